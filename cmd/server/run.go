@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/loginapp/login/handlers"
+	"github.com/loginapp/login/internal/auth"
+	"github.com/loginapp/login/internal/config"
+	"github.com/loginapp/login/internal/devidp"
+	"github.com/loginapp/login/internal/session"
+)
+
+// run is the whole program: it reads the configuration, starts the dev
+// provider when there is no issuer, opens the session store, serves until
+// ctx ends, and shuts down gracefully. Errors about settings are
+// *config.Error (exit status 2).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	dotenv, err := godotenv.Read(".env")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &config.Error{Setting: ".env", Problem: err.Error()}
+	}
+	cfg, err := config.Load(args, getenv, dotenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return &config.Error{Setting: "LISTEN_ADDR", Problem: err.Error()}
+	}
+	defer ln.Close()
+	if !cfg.BaseURLSet {
+		// With port 0 (tests) or PORT alone, the app's URL is where it listens.
+		cfg.BaseURL = baseURLFor(ln.Addr().(*net.TCPAddr), cfg.ListenAddr)
+	}
+
+	if cfg.DevMode {
+		dev, err := startDevProvider(ctx, cfg, log)
+		if err != nil {
+			return fmt.Errorf("start dev provider: %w", err)
+		}
+		defer dev.Close()
+		fmt.Fprintf(stderr, "dev mode: no OIDC_ISSUER_URL or AUTH0_DOMAIN set, so a built-in OpenID Provider runs at %s\n", dev.Issuer())
+		for _, u := range dev.Users() {
+			fmt.Fprintf(stderr, "dev user: %s %s (%s)\n", u.Username, u.Password, u.Name)
+		}
+	}
+
+	var backend session.Backend
+	if cfg.SessionStore == "" {
+		b, err := session.OpenBolt(cfg.DataDir, time.Minute, log)
+		if err != nil {
+			return &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
+		}
+		backend = b
+	} else {
+		return &config.Error{Setting: "SESSION_STORE", Problem: "redis is not supported by this build yet"}
+	}
+	defer backend.Close()
+
+	store, err := session.NewStore(backend, cfg.SessionSecret, session.Options{
+		Secure:          cfg.Secure(),
+		IdleTimeout:     cfg.IdleTimeout,
+		AbsoluteTimeout: cfg.AbsoluteTimeout,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+
+	rp := auth.New(auth.Config{
+		Issuer:        cfg.Issuer,
+		ClientID:      cfg.ClientID,
+		ClientSecret:  cfg.ClientSecret,
+		RedirectURL:   cfg.Callback(),
+		Scopes:        cfg.Scopes,
+		PostLogoutURL: cfg.BaseURL + "/",
+		Auth0Domain:   cfg.Auth0Domain,
+		Logger:        log,
+	})
+	rpCtx, stopRP := context.WithCancel(ctx)
+	defer stopRP()
+	rp.Start(rpCtx)
+
+	srv, err := handlers.NewServer(handlers.Config{
+		BaseURL:   cfg.BaseURL,
+		Secret:    cfg.SessionSecret,
+		Issuer:    cfg.Issuer,
+		LoginRate: cfg.LoginRate,
+	}, log, rp, store)
+	if err != nil {
+		return err
+	}
+
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    256 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+	fmt.Fprintf(stderr, "listening on %s\n", cfg.BaseURL)
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// startDevProvider starts the built-in provider for dev mode and points the
+// configuration at it.
+func startDevProvider(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devidp.Server, error) {
+	secret := randomString(32)
+	dev, err := devidp.Start(ctx, devidp.Config{
+		ClientID:               "dev-client",
+		ClientSecret:           secret,
+		RedirectURIs:           []string{cfg.Callback()},
+		PostLogoutRedirectURIs: []string{cfg.BaseURL + "/"},
+		BackchannelLogoutURI:   cfg.BaseURL + "/backchannel-logout",
+		Logger:                 log.With("component", "devidp"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Issuer = dev.Issuer()
+	cfg.ClientID = "dev-client"
+	cfg.ClientSecret = secret
+	if !slices.Contains(cfg.Scopes, "offline_access") {
+		// Dev mode exercises refresh tokens too.
+		cfg.Scopes = append(cfg.Scopes, "offline_access")
+	}
+	if len(cfg.SessionSecret) == 0 {
+		cfg.SessionSecret = []byte(randomString(48))
+	}
+	return dev, nil
+}
+
+func baseURLFor(addr *net.TCPAddr, listen string) string {
+	host, _, _ := net.SplitHostPort(listen)
+	switch {
+	case host == "" || addr.IP.IsUnspecified():
+		host = "localhost"
+	case strings.Contains(host, ":"):
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("http://%s:%d", host, addr.Port)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

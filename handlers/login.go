@@ -1,0 +1,258 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loginapp/login/components"
+	"github.com/loginapp/login/internal/auth"
+	"github.com/loginapp/login/internal/session"
+)
+
+// maxAttempts is how many login attempts one browser may have open at once
+// (one per tab); the oldest beyond that are dropped.
+const maxAttempts = 5
+
+// attemptPrefix starts the name of every login attempt cookie.
+const attemptPrefix = "login-"
+
+// attemptCookieName is the cookie of the attempt with this state. Each
+// attempt has its own cookie, so two tabs logging in at once do not
+// overwrite each other's state, nonce and PKCE verifier.
+func (s *Server) attemptCookieName(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return session.CookieName(attemptPrefix+hex.EncodeToString(sum[:8]), s.secure)
+}
+
+// login starts a login attempt: fresh state, nonce and PKCE verifier, sealed
+// into a cookie bound to this browser, then 303 to the provider.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.Query().Get("returnTo")
+	if !auth.SameOriginPath(returnTo) {
+		returnTo = ""
+	}
+	a := s.rp.NewAttempt(returnTo)
+	target, err := s.rp.AuthCodeURL(r.Context(), a)
+	if err != nil {
+		s.fail(w, r, serviceUnavailable(err))
+		return
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name := s.attemptCookieName(a.State)
+	value, err := s.attempts.Encode(name, data)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.dropOldAttempts(w, r)
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: int(attemptTTL / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// dropOldAttempts expires the oldest attempt cookies so that at most
+// maxAttempts-1 remain before a new one is added.
+func (s *Server) dropOldAttempts(w http.ResponseWriter, r *http.Request) {
+	type open struct {
+		name    string
+		created time.Time
+	}
+	var attempts []open
+	prefix := session.CookieName(attemptPrefix, s.secure)
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, prefix) {
+			continue
+		}
+		var created time.Time
+		if a, err := s.decodeAttempt(c); err == nil {
+			created = a.Created
+		}
+		attempts = append(attempts, open{c.Name, created})
+	}
+	if len(attempts) < maxAttempts {
+		return
+	}
+	sort.Slice(attempts, func(i, j int) bool { return attempts[i].created.Before(attempts[j].created) })
+	for _, a := range attempts[:len(attempts)-maxAttempts+1] {
+		s.clearCookie(w, a.name)
+	}
+}
+
+func (s *Server) decodeAttempt(c *http.Cookie) (auth.Attempt, error) {
+	var a auth.Attempt
+	var raw []byte
+	if err := s.attempts.Decode(c.Name, c.Value, &raw); err != nil {
+		return a, err
+	}
+	err := json.Unmarshal(raw, &a)
+	return a, err
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+var (
+	errNoState      = errors.New("callback without state")
+	errNoAttempt    = errors.New("no login attempt for this state in this browser")
+	errStateReplay  = errors.New("state already used")
+	errAttemptStale = errors.New("login attempt expired")
+)
+
+// callback finishes a login. Whatever happens, the attempt is used up, and
+// nothing but a fully verified login creates a session.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	cb, err := auth.ParseCallback(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cb.State == "" {
+		s.fail(w, r, badRequest("The sign-in response was incomplete.", errNoState))
+		return
+	}
+	name := s.attemptCookieName(cb.State)
+	c, err := r.Cookie(name)
+	if err != nil {
+		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
+		return
+	}
+	s.clearCookie(w, name)
+	a, err := s.decodeAttempt(c)
+	if err != nil || subtle.ConstantTimeCompare([]byte(a.State), []byte(cb.State)) != 1 {
+		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
+		return
+	}
+	if time.Since(a.Created) > attemptTTL {
+		s.fail(w, r, badRequest("This sign-in took too long and has expired.", errAttemptStale))
+		return
+	}
+	// The attempt cookie is gone from this browser now, but a copy of the
+	// request could be replayed: every state is good for one callback only.
+	first, err := s.sessions.Backend().Once(r.Context(), "state:"+name, a.Created.Add(attemptTTL))
+	if err != nil {
+		s.fail(w, r, errors.Join(session.ErrUnavailable, err))
+		return
+	}
+	if !first {
+		s.fail(w, r, badRequest("This sign-in response was already used.", errStateReplay))
+		return
+	}
+	login, err := s.rp.Finish(r.Context(), a, cb)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec := &session.Record{
+		Subject:      login.Subject,
+		SID:          login.SID,
+		UserInfo:     login.UserInfo,
+		IDToken:      login.IDToken,
+		AccessToken:  login.AccessToken,
+		RefreshToken: login.RefreshToken,
+		TokenExpiry:  login.TokenExpiry,
+	}
+	if err := s.sessions.Login(w, r, rec); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("login", "request_id", requestIDFrom(r.Context()), "sub", login.Subject)
+	target := "/profile"
+	if a.ReturnTo != "" && auth.SameOriginPath(a.ReturnTo) {
+		target = a.ReturnTo
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// logout ends the session here (the record is deleted, so a copied cookie is
+// dead at once) and then at the provider.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.sessions.Get(r, s.sessions.Name())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hint := ""
+	if rec := session.RecordOf(sess); rec != nil {
+		hint = rec.IDToken
+		s.log.Info("logout", "request_id", requestIDFrom(r.Context()), "sub", rec.Subject)
+	}
+	if err := s.sessions.Logout(w, r, sess); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Clear-Site-Data", `"cache"`)
+	http.Redirect(w, r, s.rp.LogoutURL(hint), http.StatusSeeOther)
+}
+
+// logoutPage is GET /logout: no side effect, only a page with the button.
+func (s *Server) logoutPage(w http.ResponseWriter, r *http.Request) {
+	u, _ := s.currentUser(w, r)
+	s.render(w, r, http.StatusOK, components.LogoutPage(u != nil))
+}
+
+// backchannelLogout ends every session that a valid logout token names.
+func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		backchannelError(w, "invalid_request", "body is not a form")
+		return
+	}
+	raw := r.PostForm.Get("logout_token")
+	if raw == "" || len(r.PostForm["logout_token"]) != 1 {
+		backchannelError(w, "invalid_request", "exactly one logout_token is required")
+		return
+	}
+	tok, err := s.rp.VerifyLogoutToken(r.Context(), raw)
+	if err != nil {
+		if auth.KindOf(err) == auth.KindUnavailable {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.log.Info("back-channel logout refused", "request_id", requestIDFrom(r.Context()), "err", err)
+		backchannelError(w, "invalid_request", "logout_token is not valid")
+		return
+	}
+	backend := s.sessions.Backend()
+	first, err := backend.Once(r.Context(), "jti:"+tok.JTI, tok.Expires)
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
+		backchannelError(w, "invalid_request", "logout_token was already used")
+		return
+	}
+	var n int
+	if tok.SID != "" {
+		n, err = backend.DeleteSID(r.Context(), tok.SID)
+	} else {
+		n, err = backend.DeleteSubject(r.Context(), tok.Subject)
+	}
+	if err != nil {
+		s.log.Error("back-channel logout", "request_id", requestIDFrom(r.Context()), "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	s.log.Info("back-channel logout", "request_id", requestIDFrom(r.Context()), "sub", tok.Subject, "sessions", n)
+	w.WriteHeader(http.StatusOK)
+}
+
+func backchannelError(w http.ResponseWriter, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}

@@ -1,0 +1,260 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+
+	"github.com/loginapp/login/components"
+	"github.com/loginapp/login/internal/session"
+)
+
+// user is the logged-in user of a request.
+type user struct {
+	sess *sessions.Session
+	rec  *session.Record
+}
+
+// currentUser returns the request's logged-in user, nil when anonymous, or
+// an error wrapping session.ErrUnavailable when the store can not answer. It
+// records activity for the idle timeout and refreshes expired tokens; a
+// refresh that fails ends the session (the user logs in again).
+func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, error) {
+	sess, err := s.sessions.Get(r, s.sessions.Name())
+	if err != nil {
+		return nil, err
+	}
+	rec := session.RecordOf(sess)
+	if rec == nil {
+		return nil, nil
+	}
+	if s.needsRefresh(rec) {
+		rec, err = s.refresh(w, r, sess)
+		if err != nil || rec == nil {
+			return nil, err
+		}
+	}
+	if err := s.sessions.Touch(w, r, sess); err != nil {
+		return nil, err
+	}
+	return &user{sess: sess, rec: rec}, nil
+}
+
+func (s *Server) needsRefresh(rec *session.Record) bool {
+	return rec.RefreshToken != "" && !rec.TokenExpiry.IsZero() && !time.Now().Before(rec.TokenExpiry)
+}
+
+// refresh renews the session's tokens, once per session in this process
+// even when several requests find them expired at the same time.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (*session.Record, error) {
+	mu, _ := s.refreshing.LoadOrStore(sess.ID, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer func() {
+		mu.(*sync.Mutex).Unlock()
+		s.refreshing.Delete(sess.ID)
+	}()
+	// Another request may have refreshed while we waited.
+	fresh, err := s.sessions.Get(r, s.sessions.Name())
+	if err != nil {
+		return nil, err
+	}
+	rec := session.RecordOf(fresh)
+	if rec == nil {
+		return nil, nil
+	}
+	if !s.needsRefresh(rec) {
+		return rec, nil
+	}
+	out, err := s.rp.Refresh(r.Context(), rec.RefreshToken, rec.Subject)
+	if err != nil {
+		s.log.Info("token refresh failed; session ended", "request_id", requestIDFrom(r.Context()), "err", err)
+		if lerr := s.sessions.Logout(w, r, fresh); lerr != nil {
+			return nil, lerr
+		}
+		return nil, nil
+	}
+	next := *rec
+	next.AccessToken, next.RefreshToken, next.TokenExpiry = out.AccessToken, out.RefreshToken, out.TokenExpiry
+	if out.IDToken != "" {
+		next.IDToken = out.IDToken
+	}
+	if err := s.sessions.Replace(w, r, fresh, &next); err != nil {
+		return nil, err
+	}
+	*sess = *fresh
+	return &next, nil
+}
+
+// index is the login card for visitors and the profile card for users. A
+// session store outage shows the login card: anonymous pages keep working.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	u, err := s.currentUser(w, r)
+	if err != nil {
+		s.log.Warn("session store unavailable on the index", "request_id", requestIDFrom(r.Context()), "err", err)
+	}
+	if u == nil {
+		s.render(w, r, http.StatusOK, components.IndexPage())
+		return
+	}
+	s.render(w, r, http.StatusOK, components.ProfilePage(profileView(u.rec.UserInfo), components.Details{}))
+}
+
+// requireUser returns the user or answers for the anonymous: a page
+// redirects to the login (and back), an htmx request gets 401 with
+// HX-Redirect so that htmx navigates instead of swapping a login page into
+// the card, and an API-like request gets a 401 page.
+func (s *Server) requireUser(w http.ResponseWriter, r *http.Request, redirect bool) *user {
+	u, err := s.currentUser(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil
+	}
+	if u != nil {
+		return u
+	}
+	loginURL := "/login?returnTo=" + url.QueryEscape(returnPath(r))
+	switch {
+	case isHTMX(r):
+		setHXRedirect(w, loginURL)
+		w.WriteHeader(http.StatusUnauthorized)
+	case redirect:
+		http.Redirect(w, r, loginURL, http.StatusSeeOther)
+	default:
+		s.fail(w, r, &statusError{status: http.StatusUnauthorized, view: components.ErrorView{
+			Title: "Please log in", Message: "You need to be signed in to see this.",
+			ActionURL: loginURL, Action: "Log In",
+		}})
+	}
+	return nil
+}
+
+// returnPath is where to come back to after logging in: the page, not the
+// fragment.
+func returnPath(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, "/profile") {
+		return "/profile"
+	}
+	return r.URL.Path
+}
+
+// profile is the full page with the profile card.
+func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
+	u := s.requireUser(w, r, true)
+	if u == nil {
+		return
+	}
+	s.render(w, r, http.StatusOK, components.ProfilePage(profileView(u.rec.UserInfo), components.Details{}))
+}
+
+// userinfo is the details: for htmx the open details section, otherwise the
+// whole page with the details open (the no-JavaScript path). It is served
+// from the session; the provider's userinfo endpoint is called only at login.
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	u := s.requireUser(w, r, false)
+	if u == nil {
+		return
+	}
+	pretty, err := prettyJSON(u.rec.UserInfo)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := components.Details{Open: true, JSON: pretty}
+	var c templ.Component
+	if isHTMX(r) {
+		c = components.DetailsSection(d)
+	} else {
+		c = components.ProfilePage(profileView(u.rec.UserInfo), d)
+	}
+	s.render(w, r, http.StatusOK, c)
+}
+
+// prettyJSON indents the userinfo with two spaces, keeping the provider's
+// key order.
+func prettyJSON(raw []byte) (string, error) {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return "", errors.New("stored userinfo is not JSON")
+	}
+	return buf.String(), nil
+}
+
+// profileView picks what the card shows from the userinfo claims.
+func profileView(raw []byte) components.Profile {
+	var c struct {
+		Name          string          `json:"name"`
+		GivenName     string          `json:"given_name"`
+		FamilyName    string          `json:"family_name"`
+		Nickname      string          `json:"nickname"`
+		PreferredUser string          `json:"preferred_username"`
+		Email         string          `json:"email"`
+		EmailVerified json.RawMessage `json:"email_verified"`
+		Picture       string          `json:"picture"`
+		Sub           string          `json:"sub"`
+	}
+	_ = json.Unmarshal(raw, &c) // checked at login; a bad claim type leaves a field empty
+	p := components.Profile{Email: c.Email}
+	p.Name = firstNonEmpty(c.Name, strings.TrimSpace(c.GivenName+" "+c.FamilyName), c.Nickname, c.PreferredUser, c.Email, c.Sub)
+	switch strings.Trim(string(c.EmailVerified), `"`) {
+	case "true":
+		p.EmailVerified, p.EmailVerifiedKnown = true, true
+	case "false":
+		p.EmailVerifiedKnown = true
+	}
+	if u, err := url.Parse(c.Picture); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		p.Picture = c.Picture
+	}
+	p.Initials = initials(c.GivenName, c.FamilyName, p.Name)
+	return p
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return "Signed in"
+}
+
+// initials are one or two capital letters for the avatar fallback.
+func initials(given, family, name string) string {
+	first := func(s string) string {
+		for _, r := range strings.TrimSpace(s) {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				return strings.ToUpper(string(r))
+			}
+			break
+		}
+		return ""
+	}
+	if i := first(given) + first(family); utf8.RuneCountInString(i) == 2 {
+		return i
+	}
+	words := strings.FieldsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == '@' || r == '.' })
+	switch len(words) {
+	case 0:
+		return "?"
+	case 1:
+		if i := first(words[0]); i != "" {
+			return i
+		}
+		return "?"
+	default:
+		i := first(words[0]) + first(words[len(words)-1])
+		if i == "" {
+			return "?"
+		}
+		return i
+	}
+}

@@ -1,0 +1,120 @@
+// Package handlers is the app's HTTP surface: the chi router, one file per
+// concern, and one error mapper. routes.go lists every URL.
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/gorilla/securecookie"
+
+	"github.com/loginapp/login/internal/auth"
+	"github.com/loginapp/login/internal/session"
+)
+
+// Config is what the handlers need besides their collaborators.
+type Config struct {
+	// BaseURL is the app's public URL without a trailing slash.
+	BaseURL string
+	// Secret is SESSION_SECRET; the login attempt cookies are sealed with a
+	// key derived from it.
+	Secret []byte
+	// Issuer is the provider's issuer URL, for the CSP.
+	Issuer string
+	// LoginRate is how many /login and /callback requests one client (IP
+	// address) may make per minute; 0 means the default, 60.
+	LoginRate int
+	// LogoutTokenMaxAge bounds the iat of back-channel logout tokens.
+	LogoutTokenMaxAge time.Duration
+}
+
+// Server serves the app.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	rp       *auth.RP
+	sessions *session.Store
+	attempts *securecookie.SecureCookie
+	secure   bool
+	handler  http.Handler
+	csp      cspCache
+	// refreshing serialises token refreshes per session in this process.
+	refreshing sync.Map // session id -> *sync.Mutex
+	loginLimit func(http.Handler) http.Handler
+	sameOrigin func(http.Handler) http.Handler
+}
+
+// attemptTTL is how long a login attempt may take at the provider.
+const attemptTTL = 10 * time.Minute
+
+// NewServer returns the app's handler.
+func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Store) (*Server, error) {
+	attempts, err := session.NewCodec(cfg.Secret, "login-attempt", attemptTTL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LoginRate == 0 {
+		cfg.LoginRate = 60
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		rp:       rp,
+		sessions: sessions,
+		attempts: attempts,
+		secure:   strings.HasPrefix(cfg.BaseURL, "https://"),
+	}
+	s.loginLimit = httprate.LimitBy(cfg.LoginRate, time.Minute, clientIP, httprate.WithLimitHandler(s.tooManyRequests))
+	cop := http.NewCrossOriginProtection()
+	if err := cop.AddTrustedOrigin(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("trust %s: %w", cfg.BaseURL, err)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
+	s.sameOrigin = cop.Handler
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// clientIP keys the rate limits: the peer's address (an IPv6 client by its
+// /64).
+func clientIP(r *http.Request) (string, error) {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(ip), nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz is 200 when the provider's metadata is loaded and the session store
+// answers, else 503 with the reason.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.rp.Ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready: " + err.Error() + "\n"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.sessions.Backend().Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready: session store: " + err.Error() + "\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}

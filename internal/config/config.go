@@ -1,0 +1,425 @@
+// Package config reads the server's settings from flags, the environment and a
+// .env file, in that order of precedence, and validates them.
+//
+// Every setting has one environment name (and sometimes an Auth0 alias) and one
+// flag, named after the environment variable in lower case with dashes:
+// OIDC_ISSUER_URL is --oidc-issuer-url. A bad setting is reported as an *Error
+// naming the setting, so that the caller can print one line and exit 2.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of one server process.
+type Config struct {
+	// DevMode is true when no issuer is configured: the server then starts its
+	// own OpenID Provider on loopback.
+	DevMode bool
+	// Issuer is the OpenID Provider's issuer URL (empty in dev mode until the
+	// dev provider has started).
+	Issuer string
+	// Auth0Domain is set when the provider is Auth0, either from AUTH0_DOMAIN or
+	// recognised from the issuer's host; it enables the /v2/logout fallback.
+	Auth0Domain  string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+	// BaseURL is APP_BASE_URL without a trailing slash.
+	BaseURL string
+	// BaseURLSet records whether APP_BASE_URL was given, so that a server
+	// listening on port 0 can derive it from the port it got.
+	BaseURLSet bool
+	// RedirectURL is the callback URL registered at the provider; empty means
+	// BaseURL + "/callback" (derived late, after BaseURL is final).
+	RedirectURL string
+	ListenAddr  string
+	// SessionSecret signs and encrypts cookies; at least 32 bytes. Empty in
+	// dev mode when none was given (the caller generates one).
+	SessionSecret []byte
+	// SessionStore is empty for the embedded store or a redis:// URL.
+	SessionStore string
+	// DataDir holds the embedded session store.
+	DataDir string
+	// IdleTimeout ends a session that has not been used for this long.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after login, whatever happens.
+	AbsoluteTimeout time.Duration
+	// DevAllowRemote lets dev mode listen on a non-loopback address.
+	DevAllowRemote bool
+	// LogLevel is the minimum level logged: debug, info, warn or error.
+	LogLevel string
+	// LoginRate is how many /login and /callback requests one client may
+	// make per minute.
+	LoginRate int
+}
+
+// Secure reports whether the app is served over https, which decides the
+// cookies' Secure flag and __Host- prefix.
+func (c *Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// Callback returns the redirect URL registered at the provider.
+func (c *Config) Callback() string {
+	if c.RedirectURL != "" {
+		return c.RedirectURL
+	}
+	return c.BaseURL + "/callback"
+}
+
+// Error is a bad or missing setting.
+type Error struct {
+	Setting string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Setting + ": " + e.Problem }
+
+func bad(setting, format string, args ...any) error {
+	return &Error{Setting: setting, Problem: fmt.Sprintf(format, args...)}
+}
+
+// setting describes one configuration value and where it may come from.
+type setting struct {
+	name    string // environment name, also the flag name in lower-kebab case
+	aliases []string
+	usage   string
+}
+
+var settings = []setting{
+	{name: "OIDC_ISSUER_URL", usage: "issuer of the OpenID Provider (discovery is read from it)"},
+	{name: "AUTH0_DOMAIN", usage: "Auth0 tenant domain; means OIDC_ISSUER_URL=https://DOMAIN/"},
+	{name: "OIDC_CLIENT_ID", aliases: []string{"AUTH0_CLIENT_ID"}, usage: "client id"},
+	{name: "OIDC_CLIENT_SECRET", aliases: []string{"AUTH0_CLIENT_SECRET"}, usage: "client secret"},
+	{name: "OIDC_SCOPES", usage: "space separated scopes (default \"openid profile email\")"},
+	{name: "APP_BASE_URL", usage: "public URL of the app (default http://localhost:3000)"},
+	{name: "OIDC_REDIRECT_URL", aliases: []string{"AUTH0_CALLBACK_URL"}, usage: "callback URL registered at the provider (default APP_BASE_URL/callback)"},
+	{name: "LISTEN_ADDR", usage: "address to listen on (default localhost:3000)"},
+	{name: "PORT", usage: "port to listen on, on all interfaces, when LISTEN_ADDR is unset"},
+	{name: "SESSION_SECRET", usage: "at least 32 bytes; signs and encrypts cookies (required unless in dev mode)"},
+	{name: "SESSION_STORE", usage: "empty for the embedded store, or redis://..."},
+	{name: "DATA_DIR", usage: "directory of the embedded session store (default ./data)"},
+	{name: "SESSION_IDLE_TIMEOUT", usage: "end sessions unused for this long (default 30m)"},
+	{name: "SESSION_ABSOLUTE_TIMEOUT", usage: "end sessions this long after login (default 12h)"},
+	{name: "DEV_ALLOW_REMOTE", usage: "true lets dev mode listen on a non-loopback address"},
+	{name: "LOGIN_RATE_LIMIT", usage: "login and callback requests per minute per client address (default 60)"},
+	{name: "LOG_LEVEL", usage: "debug, info, warn or error (default info)"},
+}
+
+func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
+
+// Usage writes the flag and environment summary to w.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: server [flags]\n\nEvery flag can also be set by its environment variable or in ./.env:")
+	for _, s := range settings {
+		names := s.name
+		if len(s.aliases) > 0 {
+			names += " (or " + strings.Join(s.aliases, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  --%s\n\t%s: %s\n", flagName(s.name), names, s.usage)
+	}
+}
+
+// ErrHelp is returned when the user asked for -h or --help.
+var ErrHelp = flag.ErrHelp
+
+// Load builds the configuration from command-line args (without the program
+// name), the process environment through getenv, and the key-value pairs of a
+// .env file (nil when there is none). Flags win over the environment, which
+// wins over .env. For each setting the primary name wins over its alias at the
+// same level; an alias at a higher level still wins over a primary name at a
+// lower one.
+func Load(args []string, getenv func(string) string, dotenv map[string]string) (*Config, error) {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flagVals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		flagVals[s.name] = fs.String(flagName(s.name), "", s.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, ErrHelp
+		}
+		return nil, &Error{Setting: "flags", Problem: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, bad("flags", "unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// lookup returns the value of a setting and the name it was found under.
+	lookup := func(name string) (string, string) {
+		for _, s := range settings {
+			if s.name != name {
+				continue
+			}
+			if set[flagName(name)] {
+				return *flagVals[name], "--" + flagName(name)
+			}
+			names := append([]string{s.name}, s.aliases...)
+			for _, n := range names {
+				if v := getenv(n); v != "" {
+					return v, n
+				}
+			}
+			for _, n := range names {
+				if v := dotenv[n]; v != "" {
+					return v, n
+				}
+			}
+			return "", name
+		}
+		panic("config: unknown setting " + name)
+	}
+	get := func(name string) string { v, _ := lookup(name); return v }
+
+	c := &Config{}
+
+	// The provider.
+	issuer, issuerName := lookup("OIDC_ISSUER_URL")
+	domain, domainName := lookup("AUTH0_DOMAIN")
+	if domain != "" {
+		d, err := parseAuth0Domain(domain)
+		if err != nil {
+			return nil, bad(domainName, "%v", err)
+		}
+		c.Auth0Domain = d
+		domainIssuer := "https://" + d + "/"
+		if issuer != "" && strings.TrimSuffix(issuer, "/") != strings.TrimSuffix(domainIssuer, "/") {
+			return nil, bad(issuerName, "%q contradicts AUTH0_DOMAIN=%q; set only one", issuer, domain)
+		}
+		if issuer == "" {
+			issuer, issuerName = domainIssuer, domainName
+		}
+	}
+	if issuer != "" {
+		u, err := parseIssuer(issuer)
+		if err != nil {
+			return nil, bad(issuerName, "%v", err)
+		}
+		c.Issuer = u
+		if c.Auth0Domain == "" {
+			if h := hostOf(u); strings.HasSuffix(h, ".auth0.com") {
+				c.Auth0Domain = h
+			}
+		}
+	} else {
+		c.DevMode = true
+	}
+
+	var clientIDName string
+	c.ClientID, clientIDName = lookup("OIDC_CLIENT_ID")
+	c.ClientSecret = get("OIDC_CLIENT_SECRET")
+	if c.DevMode {
+		if c.ClientID != "" {
+			return nil, bad("OIDC_ISSUER_URL", "missing, but %s is set: set OIDC_ISSUER_URL or AUTH0_DOMAIN too, or unset %s to use dev mode", clientIDName, clientIDName)
+		}
+	} else {
+		if c.ClientID == "" {
+			return nil, bad("OIDC_CLIENT_ID", "missing (or AUTH0_CLIENT_ID); the client id registered at the provider is required")
+		}
+		if c.ClientSecret == "" {
+			return nil, bad("OIDC_CLIENT_SECRET", "missing (or AUTH0_CLIENT_SECRET); this is a confidential client")
+		}
+	}
+
+	scopes, scopesName := lookup("OIDC_SCOPES")
+	if scopes == "" {
+		scopes = "openid profile email"
+	}
+	c.Scopes = strings.Fields(scopes)
+	hasOpenID := false
+	for _, s := range c.Scopes {
+		if s == "openid" {
+			hasOpenID = true
+		}
+	}
+	if !hasOpenID {
+		return nil, bad(scopesName, "%q must contain openid", scopes)
+	}
+
+	// Where the app is.
+	base, baseName := lookup("APP_BASE_URL")
+	c.BaseURLSet = base != ""
+	if base == "" {
+		base = "http://localhost:3000"
+	}
+	b, err := parseBaseURL(base)
+	if err != nil {
+		return nil, bad(baseName, "%v", err)
+	}
+	c.BaseURL = b
+
+	redirect, redirectName := lookup("OIDC_REDIRECT_URL")
+	if redirect != "" {
+		u, err := url.Parse(redirect)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			return nil, bad(redirectName, "%q is not an absolute http(s) URL without a fragment", redirect)
+		}
+		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !c.DevMode && strings.HasPrefix(c.BaseURL, "https://") {
+			return nil, bad(redirectName, "%q is http while APP_BASE_URL is https", redirect)
+		}
+		c.RedirectURL = redirect
+	}
+
+	listen, listenName := lookup("LISTEN_ADDR")
+	if listen == "" {
+		if port, portName := lookup("PORT"); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return nil, bad(portName, "%q is not a port number", port)
+			}
+			listen, listenName = ":"+port, portName
+		} else {
+			listen = "localhost:3000"
+		}
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, bad(listenName, "%q is not host:port", listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, bad(listenName, "%q has no valid port", listen)
+	}
+	c.ListenAddr = listen
+
+	allowRemote, allowName := lookup("DEV_ALLOW_REMOTE")
+	if allowRemote != "" {
+		v, err := strconv.ParseBool(allowRemote)
+		if err != nil {
+			return nil, bad(allowName, "%q is not true or false", allowRemote)
+		}
+		c.DevAllowRemote = v
+	}
+	if c.DevMode && !c.DevAllowRemote && !isLoopbackHost(host) {
+		return nil, bad(listenName, "%q is not a loopback address; dev mode (no OIDC_ISSUER_URL) only listens on loopback unless DEV_ALLOW_REMOTE=true", listen)
+	}
+
+	// Sessions.
+	ss, ssName := lookup("SESSION_SECRET")
+	if ss == "" && !c.DevMode {
+		return nil, bad("SESSION_SECRET", "missing; it must be at least 32 bytes (for example: openssl rand -base64 48)")
+	}
+	if ss != "" && len(ss) < 32 {
+		return nil, bad(ssName, "too short (%d bytes); it must be at least 32 bytes", len(ss))
+	}
+	c.SessionSecret = []byte(ss)
+
+	store, storeName := lookup("SESSION_STORE")
+	if store != "" {
+		u, err := url.Parse(store)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return nil, bad(storeName, "must be empty (embedded store) or a redis:// or rediss:// URL")
+		}
+	}
+	c.SessionStore = store
+	c.DataDir = get("DATA_DIR")
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+
+	if c.IdleTimeout, err = duration(lookup, "SESSION_IDLE_TIMEOUT", 30*time.Minute); err != nil {
+		return nil, err
+	}
+	if c.AbsoluteTimeout, err = duration(lookup, "SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour); err != nil {
+		return nil, err
+	}
+	if c.IdleTimeout > c.AbsoluteTimeout {
+		return nil, bad("SESSION_IDLE_TIMEOUT", "%v is longer than SESSION_ABSOLUTE_TIMEOUT %v", c.IdleTimeout, c.AbsoluteTimeout)
+	}
+
+	c.LoginRate = 60
+	if v, n := lookup("LOGIN_RATE_LIMIT"); v != "" {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 {
+			return nil, bad(n, "%q is not a positive number of requests per minute", v)
+		}
+		c.LoginRate = r
+	}
+
+	level, levelName := lookup("LOG_LEVEL")
+	switch strings.ToLower(level) {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+		c.LogLevel = strings.ToLower(level)
+	default:
+		return nil, bad(levelName, "%q is not one of debug, info, warn, error", level)
+	}
+	return c, nil
+}
+
+func duration(lookup func(string) (string, string), name string, def time.Duration) (time.Duration, error) {
+	v, n := lookup(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, bad(n, "%q is not a positive duration such as 30m or 12h", v)
+	}
+	return d, nil
+}
+
+// parseAuth0Domain accepts "tenant.auth0.com" and, because people paste it so,
+// "https://tenant.auth0.com/".
+func parseAuth0Domain(d string) (string, error) {
+	s := strings.TrimSuffix(strings.TrimPrefix(d, "https://"), "/")
+	if s == "" || strings.ContainsAny(s, "/?#@ ") || strings.Contains(s, "://") {
+		return "", fmt.Errorf("%q is not a domain such as your-tenant.us.auth0.com", d)
+	}
+	if _, err := url.Parse("https://" + s + "/"); err != nil {
+		return "", fmt.Errorf("%q is not a domain such as your-tenant.us.auth0.com", d)
+	}
+	return s, nil
+}
+
+// parseIssuer requires https, except on loopback where http is allowed for
+// local providers and tests.
+func parseIssuer(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q is not an issuer URL such as https://login.example.com/", s)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	default:
+		return "", fmt.Errorf("%q must use https", s)
+	}
+	return s, nil
+}
+
+func parseBaseURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q must be scheme://host[:port] with no path, query or fragment", s)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

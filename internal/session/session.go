@@ -1,0 +1,342 @@
+// Package session keeps logged-in sessions on the server, behind gorilla/sessions'
+// Store interface. The browser's cookie carries only a signed, encrypted random
+// session id; the claims and tokens live in a Backend (the embedded bbolt store
+// or Redis), keyed by a hash of that id, so a cookie never grows with the claims
+// and a deleted record is a dead cookie on every instance at once.
+package session
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// ErrNotFound is returned by a Backend for a key it does not hold (or holds
+// only expired).
+var ErrNotFound = errors.New("session: not found")
+
+// ErrUnavailable wraps a backend failure (Redis down, disk error): the caller
+// can not tell whether a session exists.
+var ErrUnavailable = errors.New("session store unavailable")
+
+// Backend is where session records live.
+type Backend interface {
+	// Get returns the record stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put stores val under key until expires, indexed by subject and, when not
+	// empty, by the provider's session id.
+	Put(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// DeleteSubject removes every record of the subject and says how many.
+	DeleteSubject(ctx context.Context, sub string) (int, error)
+	// DeleteSID removes every record with the provider session id.
+	DeleteSID(ctx context.Context, sid string) (int, error)
+	// Once records key until expires and reports whether it was new: false
+	// means the key was already used (a replayed state or logout token).
+	Once(ctx context.Context, key string, expires time.Time) (bool, error)
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Record is what the server keeps about one logged-in browser.
+type Record struct {
+	Subject string `json:"sub"`
+	// SID is the provider's session id (the ID token's sid claim), used by
+	// back-channel logout.
+	SID string `json:"sid,omitempty"`
+	// UserInfo is the userinfo response as the provider sent it.
+	UserInfo     json.RawMessage `json:"userinfo"`
+	IDToken      string          `json:"id_token"`
+	AccessToken  string          `json:"access_token,omitempty"`
+	RefreshToken string          `json:"refresh_token,omitempty"`
+	// TokenExpiry is when the ID token (or the access token, if earlier) expires.
+	TokenExpiry time.Time `json:"token_exp"`
+	CreatedAt   time.Time `json:"created"`
+	LastSeen    time.Time `json:"seen"`
+}
+
+// Options are the lifetimes and cookie settings of a Store.
+type Options struct {
+	// Secure sets the cookie's Secure flag and __Host- prefix (https apps).
+	Secure          bool
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	Logger          *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store implements sessions.Store on top of a Backend.
+type Store struct {
+	backend Backend
+	codec   *securecookie.SecureCookie
+	opts    Options
+	name    string
+	log     *slog.Logger
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// recordKey is the key of the *Record in sessions.Session.Values.
+type recordKey struct{}
+
+// NewStore returns a Store whose cookie is signed and encrypted with keys
+// derived from secret.
+func NewStore(backend Backend, secret []byte, opts Options) (*Store, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("session: secret shorter than 32 bytes")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	codec, err := NewCodec(secret, "session", opts.AbsoluteTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger}, nil
+}
+
+// NewCodec derives a signing and an encryption key for purpose from secret
+// with HKDF, and returns a securecookie codec that stores raw bytes.
+func NewCodec(secret []byte, purpose string, maxAge time.Duration) (*securecookie.SecureCookie, error) {
+	hashKey, err := hkdf.Key(sha256.New, secret, nil, "login cookie hmac "+purpose, 32)
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := hkdf.Key(sha256.New, secret, nil, "login cookie aes "+purpose, 32)
+	if err != nil {
+		return nil, err
+	}
+	c := securecookie.New(hashKey, blockKey)
+	c.SetSerializer(securecookie.NopEncoder{})
+	c.MaxAge(int(maxAge / time.Second))
+	c.MaxLength(1024)
+	return c, nil
+}
+
+// CookieName returns name, with the __Host- prefix for https apps.
+func CookieName(name string, secure bool) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// Name is the session cookie's name.
+func (s *Store) Name() string { return s.name }
+
+// Backend returns the store's backend.
+func (s *Store) Backend() Backend { return s.backend }
+
+// Get returns the request's session. It does not cache: the handlers load the
+// session once per request in middleware.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return s.New(r, name)
+}
+
+// New returns the session named by the request's cookie, or a new empty one
+// when there is no cookie, the cookie does not verify, or the record is gone
+// or expired. Only a failing backend returns an error (wrapping
+// ErrUnavailable), together with a new empty session.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.Options = s.cookieOptions()
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	var raw []byte
+	if err := s.codec.Decode(name, c.Value, &raw); err != nil {
+		return sess, nil // tampered, foreign or stale: anonymous
+	}
+	id := string(raw)
+	data, err := s.backend.Get(r.Context(), storageKey(id))
+	if errors.Is(err, ErrNotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	rec := new(Record)
+	if err := json.Unmarshal(data, rec); err != nil {
+		s.log.Warn("corrupt session record treated as no session", "err", err)
+		return sess, nil
+	}
+	now := s.opts.Now()
+	if !s.alive(rec, now) {
+		return sess, nil
+	}
+	sess.ID = id
+	sess.IsNew = false
+	sess.Values[recordKey{}] = rec
+	return sess, nil
+}
+
+// alive reports whether rec is within its idle and absolute lifetimes. The
+// token expiry is not checked here: an expired token with a refresh token is
+// still a session, which the caller refreshes.
+func (s *Store) alive(rec *Record, now time.Time) bool {
+	if now.After(rec.CreatedAt.Add(s.opts.AbsoluteTimeout)) {
+		return false
+	}
+	if now.After(rec.LastSeen.Add(s.opts.IdleTimeout)) {
+		return false
+	}
+	if rec.RefreshToken == "" && !rec.TokenExpiry.IsZero() && now.After(rec.TokenExpiry) {
+		return false
+	}
+	return true
+}
+
+// expires is when the backend may forget rec.
+func (s *Store) expires(rec *Record) time.Time {
+	t := rec.CreatedAt.Add(s.opts.AbsoluteTimeout)
+	if idle := rec.LastSeen.Add(s.opts.IdleTimeout); idle.Before(t) {
+		t = idle
+	}
+	if rec.RefreshToken == "" && !rec.TokenExpiry.IsZero() && rec.TokenExpiry.Before(t) {
+		t = rec.TokenExpiry
+	}
+	return t
+}
+
+// Save stores the session's record and sets the cookie; a negative MaxAge
+// deletes the record and the cookie instead. A session without an ID gets a
+// fresh random one.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.backend.Delete(r.Context(), storageKey(sess.ID)); err != nil {
+				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+		}
+		http.SetCookie(w, s.expiredCookie())
+		return nil
+	}
+	rec, _ := sess.Values[recordKey{}].(*Record)
+	if rec == nil {
+		return errors.New("session: save without a record")
+	}
+	newID := sess.ID == ""
+	if newID {
+		sess.ID = newID32()
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	if err := s.backend.Put(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if newID || sess.IsNew {
+		enc, err := s.codec.Encode(s.name, []byte(sess.ID))
+		if err != nil {
+			return fmt.Errorf("encode session cookie: %w", err)
+		}
+		http.SetCookie(w, s.cookie(enc))
+	}
+	return nil
+}
+
+// Login starts a new session for rec, always under a new id: an id the
+// browser presented before login is deleted, never promoted.
+func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record) error {
+	if old, err := s.New(r, s.name); err == nil && !old.IsNew {
+		if err := s.backend.Delete(r.Context(), storageKey(old.ID)); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	now := s.opts.Now()
+	rec.CreatedAt, rec.LastSeen = now, now
+	sess := sessions.NewSession(s, s.name)
+	sess.Options = s.cookieOptions()
+	sess.IsNew = true
+	sess.Values[recordKey{}] = rec
+	return s.Save(r, w, sess)
+}
+
+// Logout deletes the session's record and clears the cookie.
+func (s *Store) Logout(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+	if sess == nil {
+		http.SetCookie(w, s.expiredCookie())
+		return nil
+	}
+	sess.Options.MaxAge = -1
+	return s.Save(r, w, sess)
+}
+
+// Touch records activity on a session for the idle timeout. To keep requests
+// cheap it writes at most once a minute (or a quarter of the idle timeout,
+// when that is shorter) per session.
+func (s *Store) Touch(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+	rec := RecordOf(sess)
+	if rec == nil {
+		return nil
+	}
+	now := s.opts.Now()
+	step := min(time.Minute, s.opts.IdleTimeout/4)
+	if now.Sub(rec.LastSeen) < step {
+		return nil
+	}
+	rec.LastSeen = now
+	return s.Save(r, w, sess)
+}
+
+// Replace stores an updated record (after a token refresh) under the same id.
+func (s *Store) Replace(w http.ResponseWriter, r *http.Request, sess *sessions.Session, rec *Record) error {
+	sess.Values[recordKey{}] = rec
+	return s.Save(r, w, sess)
+}
+
+// RecordOf returns the session's record, or nil for an anonymous session.
+func RecordOf(sess *sessions.Session) *Record {
+	if sess == nil {
+		return nil
+	}
+	rec, _ := sess.Values[recordKey{}].(*Record)
+	return rec
+}
+
+func (s *Store) cookieOptions() *sessions.Options {
+	return &sessions.Options{Path: "/", HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode}
+}
+
+func (s *Store) cookie(value string) *http.Cookie {
+	return &http.Cookie{Name: s.name, Value: value, Path: "/", HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode}
+}
+
+func (s *Store) expiredCookie() *http.Cookie {
+	c := s.cookie("")
+	c.MaxAge = -1
+	return c
+}
+
+// storageKey is the backend key for a session id: a hash, so that a copy of
+// the store holds no usable cookie values.
+func storageKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "s:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func newID32() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
