@@ -183,7 +183,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 // key order.
 func prettyJSON(raw []byte) (string, error) {
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
 		return "", errors.New("stored userinfo is not JSON")
 	}
 	return buf.String(), nil
@@ -241,7 +241,10 @@ func initials(given, family, name string) string {
 	if i := first(given) + first(family); utf8.RuneCountInString(i) == 2 {
 		return i
 	}
-	words := strings.FieldsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == '@' || r == '.' })
+	if local, _, isEmail := strings.Cut(name, "@"); isEmail {
+		name = local
+	}
+	words := strings.Fields(name)
 	switch len(words) {
 	case 0:
 		return "?"

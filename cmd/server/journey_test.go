@@ -91,3 +91,42 @@ func TestJourney(t *testing.T) {
 		t.Errorf("replayed cookie after logout: GET /profile = %d, want 303 to login", r.StatusCode)
 	}
 }
+
+// TestTwoTabs: two login attempts open at once in one browser both finish,
+// because each attempt has its own state cookie.
+func TestTwoTabs(t *testing.T) {
+	app := startApp(t, nil)
+	app.waitReady(t)
+	c := newClient(t)
+	pageA, urlA := c.follow(app.URL + "/login?returnTo=/profile")
+	pageB, urlB := c.follow(app.URL + "/login")
+	if urlA == urlB {
+		t.Fatal("two attempts got the same provider URL: state is not fresh")
+	}
+	for _, tab := range []struct {
+		page *response
+		url  string
+	}{{pageB, urlB}, {pageA, urlA}} {
+		resp := c.signInAtDevProvider(tab.page, tab.url, "alice", app.DevUsers["alice"])
+		next, _ := resp.Request.URL.Parse(resp.Header.Get("Location"))
+		final, at := c.follow(next.String())
+		if final.StatusCode != http.StatusOK || !strings.HasSuffix(at, "/profile") {
+			t.Fatalf("tab finished with %d at %s:\n%s", final.StatusCode, at, truncate(final.Body, 1500))
+		}
+	}
+}
+
+// TestDeepLinkReturns: /profile while anonymous goes to the login and comes
+// back to /profile.
+func TestDeepLinkReturns(t *testing.T) {
+	app := startApp(t, nil)
+	app.waitReady(t)
+	c := newClient(t)
+	final, at := c.login(app, "/profile", "maria")
+	if final.StatusCode != http.StatusOK || at != app.URL+"/profile" {
+		t.Fatalf("deep link ended with %d at %s", final.StatusCode, at)
+	}
+	if got := final.Doc(t).Find(`[data-testid="email-unverified"]`).Length(); got != 1 {
+		t.Errorf("maria's unverified email has no mark")
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loginapp/login/internal/devidp"
+)
+
+// TestMain lets a test run this binary as the real server process: with
+// RUN_MAIN=1 the test binary is main.
+func TestMain(m *testing.M) {
+	if os.Getenv("RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBadSettingExits2 runs the process with bad settings: exit status 2,
+// exactly one line on stderr naming the setting, nothing listening.
+func TestBadSettingExits2(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		args    []string
+		setting string
+	}{
+		{"missing client secret", []string{"OIDC_ISSUER_URL=https://idp.example.com/", "OIDC_CLIENT_ID=x", "SESSION_SECRET=0123456789abcdef0123456789abcdef"}, nil, "OIDC_CLIENT_SECRET"},
+		{"short session secret", []string{"AUTH0_DOMAIN=t.auth0.com", "AUTH0_CLIENT_ID=x", "AUTH0_CLIENT_SECRET=y", "SESSION_SECRET=short"}, nil, "SESSION_SECRET"},
+		{"bad flag", nil, []string{"--app-base-url", "ftp://x"}, "--app-base-url"},
+		{"listen address taken", []string{"LISTEN_ADDR=" + takenAddr(t)}, nil, "LISTEN_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], tt.args...)
+			cmd.Dir = t.TempDir() // no .env there
+			cmd.Env = append([]string{"RUN_MAIN=1", "DATA_DIR=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, tt.env...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit = %v, want status 2; stderr:\n%s", err, stderr.String())
+			}
+			out := strings.TrimSuffix(stderr.String(), "\n")
+			if strings.Contains(out, "\n") || !strings.HasPrefix(out, tt.setting+": ") {
+				t.Errorf("stderr = %q, want one line starting with %q", stderr.String(), tt.setting+": ")
+			}
+		})
+	}
+}
+
+func takenAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestProviderDownThenBack: the app starts while the provider is down, says
+// so (/readyz 503, a 503 page on Log In), and works as soon as the provider
+// is up, without a restart.
+func TestProviderDownThenBack(t *testing.T) {
+	appAddr, idpAddr := freePort(t), freePort(t)
+	app := startApp(t, map[string]string{
+		"LISTEN_ADDR":        appAddr,
+		"OIDC_ISSUER_URL":    "http://" + idpAddr,
+		"OIDC_CLIENT_ID":     "app",
+		"OIDC_CLIENT_SECRET": "app-secret",
+		"SESSION_SECRET":     "0123456789abcdef0123456789abcdef",
+	})
+	c := newClient(t)
+	if r := c.get(app.URL + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the provider down = %d, want 503", r.StatusCode)
+	}
+	r := c.get(app.URL + "/login")
+	if r.StatusCode != http.StatusServiceUnavailable || r.Doc(t).Find(`[data-testid="error-card"]`).Length() != 1 {
+		t.Fatalf("/login with the provider down = %d, want the 503 page:\n%s", r.StatusCode, truncate(r.Body, 1500))
+	}
+	if r := c.get(app.URL + "/"); r.StatusCode != http.StatusOK {
+		t.Errorf("index with the provider down = %d, want 200", r.StatusCode)
+	}
+
+	idp, err := devidp.Start(context.Background(), devidp.Config{
+		Addr: idpAddr, ClientID: "app", ClientSecret: "app-secret",
+		RedirectURIs: []string{app.URL + "/callback"}, PostLogoutRedirectURIs: []string{app.URL + "/"},
+	})
+	if err != nil {
+		t.Fatalf("start provider: %v", err)
+	}
+	defer idp.Close()
+	for _, u := range idp.Users() {
+		app.DevUsers[u.Username] = u.Password
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for c.get(app.URL+"/readyz").StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover within 15s of the provider coming back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	profile, at := c.login(app, "/login", "bob")
+	if profile.StatusCode != http.StatusOK || !strings.HasSuffix(at, "/profile") {
+		t.Fatalf("login after recovery: %d at %s", profile.StatusCode, at)
+	}
+	if got := profile.Doc(t).Find(`[data-testid="profile-name"]`).Text(); got != "Bob Builder" {
+		t.Errorf("profile name = %q", got)
+	}
+}
