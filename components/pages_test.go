@@ -65,7 +65,7 @@ func TestProfileCard(t *testing.T) {
 				t.Errorf("avatar img present = %v, want %v", got, tt.wantImg)
 			}
 			for _, id := range []string{"email-verified", "email-unverified"} {
-				if got := doc.Find(`[data-testid="` + id + `"]`).Length() == 1; got != (id == tt.wantVerified) {
+				if got := doc.Find(`[data-testid="`+id+`"]`).Length() == 1; got != (id == tt.wantVerified) {
 					t.Errorf("%s present = %v", id, got)
 				}
 			}

@@ -6,6 +6,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -238,7 +239,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	if newID {
 		sess.ID = newID32()
 	}
-	data, err := json.Marshal(rec)
+	data, err := encodeRecord(rec)
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
@@ -339,4 +340,17 @@ func newID32() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// encodeRecord is JSON without HTML escaping, so the userinfo is kept as the
+// provider wrote it ("<b>" stays "<b>", not "\u003cb\u003e"); the pages
+// escape it when they render it.
+func encodeRecord(rec *Record) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
