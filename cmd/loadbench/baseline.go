@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// baselinePage is the fixed 2 KB HTML page the bare net/http baseline sends.
+var baselinePage = func() []byte {
+	var b strings.Builder
+	b.WriteString("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Baseline</title></head><body><main><h1>Baseline page</h1>")
+	for b.Len() < 2048-len("</main></body></html>") {
+		b.WriteString("<p>baseline</p>")
+	}
+	b.WriteString("</main></body></html>")
+	return []byte(b.String()[:2048-len("</main></body></html>")] + "</main></body></html>")
+}()
+
+// serveBaseline is the baseline process: a bare net/http server with the
+// fixed page at / and a minimal login (redirect with state, code exchange,
+// nothing else checked) at /login and /callback.
+func serveBaseline(addr, issuer, clientID, clientSecret string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	conf := &oauth2.Config{
+		ClientID: clientID, ClientSecret: clientSecret, RedirectURL: base + "/callback",
+		Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{
+			AuthURL: issuer + "/authorize", TokenURL: issuer + "/oauth/token",
+			AuthStyle: oauth2.AuthStyleInHeader,
+		},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(baselinePage)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 16)
+		rand.Read(b)
+		state := base64.RawURLEncoding.EncodeToString(b)
+		http.SetCookie(w, &http.Cookie{Name: "state", Value: state, Path: "/", HttpOnly: true})
+		http.Redirect(w, r, conf.AuthCodeURL(state), http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("state")
+		if err != nil || c.Value != r.URL.Query().Get("state") {
+			http.Error(w, "bad state", http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if _, err := conf.Exchange(ctx, r.URL.Query().Get("code")); err != nil {
+			http.Error(w, "exchange failed", http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(baselinePage)
+	})
+	fmt.Printf("listening on %s\n", base)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return srv.Serve(ln)
+}

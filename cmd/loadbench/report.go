@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// report renders the figures and the budgets of issue 6 as a markdown table.
+func report(o options, targets []target, results [][]load, appLogin, baseLogin loginCost, appStart, baseStart time.Duration) string {
+	var b strings.Builder
+	stat := func(i int, f func(load) float64) float64 {
+		var xs []float64
+		for _, l := range results[i] {
+			xs = append(xs, f(l))
+		}
+		return median(xs)
+	}
+	rps := func(i int) float64 { return stat(i, load.rps) }
+	p50 := func(i int) float64 { return stat(i, func(l load) float64 { return float64(l.P50US) / 1000 }) }
+	p99 := func(i int) float64 { return stat(i, func(l load) float64 { return float64(l.P99US) / 1000 }) }
+	base := rps(0)
+	budgets := map[string]float64{
+		"authenticated /profile":              0.5,
+		"anonymous index /":                   0.8,
+		"authenticated /profile, Redis store": 0.3,
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	fmt.Fprintf(&b, "Run %s on %d CPUs (%s/%s), %s; %d rounds of %s per target, %d connections, wrk pinned to CPU 1 and servers to CPU 0. Medians over rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.rounds, o.duration, o.conns)
+	b.WriteString("| target | req/s | p50 ms | p99 ms | req/s ratio to baseline | budget |\n|---|---:|---:|---:|---:|---|\n")
+	for i, t := range targets {
+		ratio := rps(i) / base
+		budget := ""
+		if min, ok := budgets[t.name]; ok {
+			budget = fmt.Sprintf("≥ %.1f×: %s", min, verdict(ratio >= min))
+		}
+		if t.name == "authenticated /profile" {
+			budget += fmt.Sprintf("; p99 ≤ 2× baseline's (%.2f×): %s", p99(i)/p99(0), verdict(p99(i) <= 2*p99(0)))
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f× | %s |\n", t.name, rps(i), p50(i), p99(i), ratio, budget)
+	}
+	cpuRatio := appLogin.cpuPerMS / baseLogin.cpuPerMS
+	memRatio := appLogin.rssMiB / baseLogin.rssMiB
+	startRatio := float64(appStart) / float64(baseStart)
+	b.WriteString("\n| measurement | app | baseline | ratio | budget |\n|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "| server CPU per login (full round trip vs minimal code exchange), %d logins | %.2f ms | %.2f ms | %.2f× | ≤ 2×: %s |\n", appLogin.n, appLogin.cpuPerMS, baseLogin.cpuPerMS, cpuRatio, verdict(cpuRatio <= 2))
+	fmt.Fprintf(&b, "| logins per second (4 at a time, provider included) | %.0f | %.0f | %.2f× | |\n", appLogin.perSecond, baseLogin.perSecond, appLogin.perSecond/baseLogin.perSecond)
+	fmt.Fprintf(&b, "| resident memory after %d logins | %.1f MiB | %.1f MiB | %.2f× | ≤ 3×: %s |\n", appLogin.n, appLogin.rssMiB, baseLogin.rssMiB, memRatio, verdict(memRatio <= 3))
+	fmt.Fprintf(&b, "| cold start to first /healthz 200 (median of %d, outside dev mode) | %.1f ms | %.1f ms | %.2f× | ≤ 3×: %s |\n", o.coldStarts, ms(appStart), ms(baseStart), startRatio, verdict(startRatio <= 3))
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
