@@ -125,6 +125,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.fail(w, r, &statusError{status: http.StatusNotFound, view: components.ErrorView{
 		Title: "Page not found", Message: "There is nothing at this address.",
+		Hint:      "Check the address, or go to the start page.",
 		ActionURL: "/", Action: "Start page",
 	}})
 }
