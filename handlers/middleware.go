@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,12 @@ var (
 	idCounter atomic.Uint64
 )
 
+// newIDPrefix makes request ids unique across processes: a random prefix
+// per process, then a counter.
 func newIDPrefix() string {
 	b := make([]byte, 6)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b) + "-"
 }
 
 // requestID gives every request an id, in the context, the X-Request-Id
@@ -40,8 +43,8 @@ func newIDPrefix() string {
 // a client must not be able to write into our logs.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := fmt.Sprintf("%s-%06d", idPrefix, idCounter.Add(1))
-		w.Header().Set("X-Request-Id", id)
+		id := idPrefix + strconv.FormatUint(idCounter.Add(1), 10)
+		w.Header()["X-Request-Id"] = []string{id}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
 }
@@ -115,26 +118,44 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // files.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The values are shared, never-modified slices assigned under their
+		// canonical names: no per-request canonicalisation or allocation.
 		h := w.Header()
-		h.Set("Content-Security-Policy", s.csp.get(s))
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
-		h.Set("Cache-Control", "no-store")
+		h["Content-Security-Policy"] = s.csp.get(s)
+		for _, kv := range staticHeaders {
+			h[kv.name] = kv.value
+		}
 		if r.URL.Path == "/callback" {
 			// The callback URL holds the code and state: never send it on.
-			h.Set("Referrer-Policy", "no-referrer")
+			h["Referrer-Policy"] = noReferrer
 		} else {
-			h.Set("Referrer-Policy", "same-origin")
+			h["Referrer-Policy"] = sameOrigin
 		}
 		if s.secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			h["Strict-Transport-Security"] = hsts
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+type headerValue struct {
+	name  string
+	value []string
+}
+
+var (
+	staticHeaders = []headerValue{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
+		{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), payment=(), usb=()"}},
+		{"Cache-Control", []string{"no-store"}},
+	}
+	noReferrer = []string{"no-referrer"}
+	sameOrigin = []string{"same-origin"}
+	hsts       = []string{"max-age=63072000; includeSubDomains"}
+)
 
 // cspCache builds the Content-Security-Policy once per set of provider
 // origins (they are known only after discovery) instead of per request.
@@ -144,10 +165,10 @@ type cspCache struct {
 
 type cspEntry struct {
 	origins []string
-	header  string
+	header  []string
 }
 
-func (c *cspCache) get(s *Server) string {
+func (c *cspCache) get(s *Server) []string {
 	origins := s.rp.FormOrigins()
 	if e := c.v.Load(); e != nil && slices.Equal(e.origins, origins) {
 		return e.header
@@ -168,8 +189,8 @@ func (c *cspCache) get(s *Server) string {
 	header := "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + img +
 		"; connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action " + form +
 		"; frame-ancestors 'none'; base-uri 'none'"
-	c.v.Store(&cspEntry{origins: origins, header: header})
-	return header
+	c.v.Store(&cspEntry{origins: origins, header: []string{header}})
+	return []string{header}
 }
 
 // accessLevel logs probes at debug level so that health checks do not drown
