@@ -20,6 +20,12 @@ import (
 // (one per tab); the oldest beyond that are dropped.
 const maxAttempts = 5
 
+// maxReturnTo bounds the returnTo kept in a login attempt. The sealed attempt
+// must fit the cookie codec's 1024 bytes, which holds a returnTo of about 330
+// bytes; a longer one made /login fail with a 500. Longer paths are dropped,
+// like unsafe ones, and the login lands on /profile.
+const maxReturnTo = 256
+
 // attemptPrefix starts the name of every login attempt cookie.
 const attemptPrefix = "login-"
 
@@ -35,7 +41,7 @@ func (s *Server) attemptCookieName(state string) string {
 // into a cookie bound to this browser, then 303 to the provider.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	returnTo := r.URL.Query().Get("returnTo")
-	if !auth.SameOriginPath(returnTo) {
+	if len(returnTo) > maxReturnTo || !auth.SameOriginPath(returnTo) {
 		returnTo = ""
 	}
 	a := s.rp.NewAttempt(returnTo)
@@ -105,6 +111,14 @@ func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
+// now is the clock of Config.Now, or time.Now.
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
 var (
 	errNoState      = errors.New("callback without state")
 	errNoAttempt    = errors.New("no login attempt for this state in this browser")
@@ -136,7 +150,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
 		return
 	}
-	if time.Since(a.Created) > attemptTTL {
+	if s.now().Sub(a.Created) > attemptTTL {
 		s.fail(w, r, badRequest("This sign-in took too long and has expired.", errAttemptStale))
 		return
 	}

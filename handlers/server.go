@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -33,20 +32,20 @@ type Config struct {
 	LoginRate int
 	// LogoutTokenMaxAge bounds the iat of back-channel logout tokens.
 	LogoutTokenMaxAge time.Duration
+	// Now is the clock for login attempt expiry; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server serves the app.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	rp       *auth.RP
-	sessions *session.Store
-	attempts *securecookie.SecureCookie
-	secure   bool
-	handler  http.Handler
-	csp      cspCache
-	// refreshing serialises token refreshes per session in this process.
-	refreshing sync.Map // session id -> *sync.Mutex
+	cfg        Config
+	log        *slog.Logger
+	rp         *auth.RP
+	sessions   *session.Store
+	attempts   *securecookie.SecureCookie
+	secure     bool
+	handler    http.Handler
+	csp        cspCache
 	loginLimit func(http.Handler) http.Handler
 	sameOrigin func(http.Handler) http.Handler
 }

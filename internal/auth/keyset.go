@@ -15,21 +15,24 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// MinRefetchInterval bounds how often the provider's JWKS is fetched again
-// because a token names a key we do not have. go-oidc's RemoteKeySet fetches
-// on every unknown kid, so a flood of forged tokens would become a flood
-// against the provider; this key set fetches at most once per interval and
-// otherwise fails the token.
+// MinRefetchInterval bounds how often, by default, the provider's JWKS is
+// fetched again because a token names a key we do not have. go-oidc's
+// RemoteKeySet fetches on every unknown kid, so a flood of forged tokens
+// would become a flood against the provider; this key set fetches at most
+// once per interval and otherwise fails the token. The price: a token signed
+// with a key the provider published less than an interval after our last
+// fetch fails until the interval has passed.
 const MinRefetchInterval = 10 * time.Second
 
 // keySet is an oidc.KeySet that caches the provider's keys, skips keys it
 // can not parse (so that one new key type at the provider breaks nothing),
 // and caps refetches.
 type keySet struct {
-	client *http.Client
-	url    string
-	log    *slog.Logger
-	now    func() time.Time
+	client   *http.Client
+	url      string
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration
 
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey
@@ -37,8 +40,14 @@ type keySet struct {
 	fetches   int
 }
 
-func newKeySet(client *http.Client, jwksURL string, log *slog.Logger) *keySet {
-	return &keySet{client: client, url: jwksURL, log: log, now: time.Now}
+func newKeySet(client *http.Client, jwksURL string, log *slog.Logger, now func() time.Time, interval time.Duration) *keySet {
+	if interval <= 0 {
+		interval = MinRefetchInterval
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &keySet{client: client, url: jwksURL, log: log, now: now, interval: interval}
 }
 
 // VerifySignature implements oidc.KeySet. A token with a kid uses only that
@@ -60,6 +69,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 
 	keys, fresh, err := k.cached(ctx, false)
 	if err != nil {
+		noteKeyFailure(ctx, err)
 		return nil, err
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
@@ -71,6 +81,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	// Unknown key: perhaps the provider rotated. Fetch again, within limits.
 	keys, _, err = k.cached(ctx, true)
 	if err != nil {
+		noteKeyFailure(ctx, err)
 		return nil, err
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
@@ -99,7 +110,7 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 }
 
 // cached returns the keys, fetching them when there are none yet or, with
-// refetch, when the last fetch is older than MinRefetchInterval. fresh says
+// refetch, when the last fetch is older than the refetch interval. fresh says
 // whether this call fetched.
 func (k *keySet) cached(ctx context.Context, refetch bool) ([]jose.JSONWebKey, bool, error) {
 	k.mu.Lock()
@@ -107,7 +118,7 @@ func (k *keySet) cached(ctx context.Context, refetch bool) ([]jose.JSONWebKey, b
 	if k.keys != nil && !refetch {
 		return k.keys, false, nil
 	}
-	if k.keys != nil && k.now().Sub(k.lastFetch) < MinRefetchInterval {
+	if k.keys != nil && k.now().Sub(k.lastFetch) < k.interval {
 		return k.keys, false, nil
 	}
 	if k.keys == nil && !k.lastFetch.IsZero() && k.now().Sub(k.lastFetch) < time.Second {
@@ -169,6 +180,39 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		return nil, errors.New("jwks holds no usable key")
 	}
 	return keys, nil
+}
+
+// keyFailure carries a failure to obtain the provider's keys past go-oidc,
+// whose Verify flattens the KeySet's error into a string ("failed to verify
+// signature: %v"). Without it a provider that can not serve its keys would
+// look like a forged token (400) instead of an outage (502).
+type keyFailure struct {
+	mu  sync.Mutex
+	err error
+}
+
+type keyFailureKey struct{}
+
+// watchKeyFailure returns a context in which the key set records why it
+// could not get keys; Err reports it after the verification.
+func watchKeyFailure(ctx context.Context) (context.Context, *keyFailure) {
+	f := &keyFailure{}
+	return context.WithValue(ctx, keyFailureKey{}, f), f
+}
+
+func noteKeyFailure(ctx context.Context, err error) {
+	if f, ok := ctx.Value(keyFailureKey{}).(*keyFailure); ok {
+		f.mu.Lock()
+		f.err = err
+		f.mu.Unlock()
+	}
+}
+
+// Err is the key fetch failure seen during the verification, or nil.
+func (f *keyFailure) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // netErr marks a key fetch that failed on the network, so the caller reports

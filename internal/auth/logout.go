@@ -41,8 +41,12 @@ func (rp *RP) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, 
 		SkipExpiryCheck:      true, // exp is optional in a logout token; checked below
 		Now:                  rp.now,
 	})
+	ctx, keys := watchKeyFailure(ctx)
 	t, err := v.Verify(ctx, raw)
 	if err != nil {
+		if kerr := keys.Err(); kerr != nil {
+			return nil, unavailable(fmt.Errorf("logout token: fetch signing keys: %w", kerr))
+		}
 		return nil, fmt.Errorf("logout token: %w", err)
 	}
 	var c struct {

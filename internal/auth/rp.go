@@ -49,6 +49,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// JWKSRefetchInterval is the least time between two fetches of the
+	// provider's keys caused by an unknown key id; zero means
+	// MinRefetchInterval.
+	JWKSRefetchInterval time.Duration
 }
 
 // ClockSkew is how far in the future an iat may lie before a token is refused.
@@ -257,7 +261,7 @@ func (rp *RP) discover(ctx context.Context) (*metadata, error) {
 	if len(algs) == 0 {
 		return nil, fmt.Errorf("provider advertises no asymmetric ID token signing algorithm (only %v)", extra.Algs)
 	}
-	keys := newKeySet(rp.client, extra.JWKSURI, rp.log)
+	keys := newKeySet(rp.client, extra.JWKSURI, rp.log, rp.now, rp.cfg.JWKSRefetchInterval)
 	verifier := oidc.NewVerifier(rp.cfg.Issuer, keys, &oidc.Config{
 		ClientID:             rp.cfg.ClientID,
 		SupportedSigningAlgs: algs,
@@ -410,7 +414,7 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error)
 	if rawID == "" {
 		return nil, invalidf("token response without id_token")
 	}
-	claims, err := rp.verifyIDToken(ctx, m, rawID, tok.AccessToken)
+	claims, err := rp.verifyIDToken(ctx, m, rawID, tok.AccessToken, true)
 	if err != nil {
 		return nil, err
 	}
@@ -450,11 +454,17 @@ type idClaims struct {
 // verifyIDToken checks everything OpenID Connect Core 3.1.3.7 asks of the
 // client. go-oidc has already checked signature, alg, iss, aud-contains and
 // exp when it returns.
-func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken string) (*idClaims, error) {
+//
+// A refreshed ID token (Core 12.2) passes the same checks except that it
+// need not carry a nonce (requireNonce false); the caller compares its sub.
+func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken string, requireNonce bool) (*idClaims, error) {
+	ctx, keys := watchKeyFailure(ctx)
 	idt, err := m.verifier.Verify(ctx, raw)
 	if err != nil {
-		if isNetworkError(err) {
-			return nil, unavailable(fmt.Errorf("fetch signing keys: %w", err))
+		// Keys we could not fetch say nothing about the token: that is the
+		// provider's outage (502), not a forgery.
+		if kerr := keys.Err(); kerr != nil {
+			return nil, unavailable(fmt.Errorf("fetch signing keys: %w", kerr))
 		}
 		return nil, invalidf("verify ID token: %v", err)
 	}
@@ -495,7 +505,7 @@ func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken s
 	if len(idt.Audience) > 1 && c.Azp == nil {
 		return nil, invalidf("ID token with several audiences has no azp")
 	}
-	if c.Nonce == nil {
+	if c.Nonce == nil && requireNonce {
 		return nil, invalidf("ID token without nonce")
 	}
 	if idt.AccessTokenHash != "" && accessToken != "" {
@@ -503,11 +513,17 @@ func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken s
 			return nil, invalidf("ID token at_hash does not match the access token")
 		}
 	}
-	return &idClaims{Subject: *c.Sub, Nonce: *c.Nonce, SID: c.SID, Expiry: idt.Expiry}, nil
+	out := &idClaims{Subject: *c.Sub, SID: c.SID, Expiry: idt.Expiry}
+	if c.Nonce != nil {
+		out.Nonce = *c.Nonce
+	}
+	return out, nil
 }
 
 // userInfo fetches the userinfo once, with the access token in the
-// Authorization header, and refuses it unless its sub is the ID token's.
+// Authorization header, reads at most maxBody bytes of it, and refuses it
+// unless it is application/json (or untyped), a JSON object no larger than
+// maxBody, and its sub is the ID token's.
 func (rp *RP) userInfo(ctx context.Context, m *metadata, accessToken, sub string) (json.RawMessage, error) {
 	endpoint := m.provider.UserInfoEndpoint()
 	if endpoint == "" {
@@ -536,21 +552,23 @@ func (rp *RP) userInfo(ctx context.Context, m *metadata, accessToken, sub string
 	case len(body) > maxBody:
 		return nil, invalidf("userinfo response larger than %d bytes", maxBody)
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "" && mt != "application/json" {
-		return nil, invalidf("userinfo content type %q is not application/json", mt)
+	// Core 5.3.2: plain JSON claims are application/json; a signed or
+	// encrypted answer (application/jwt) or an HTML page is not claims. A
+	// header that is present must parse; a missing one is tolerated (see
+	// docs/SECURITY.md).
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+			return nil, invalidf("userinfo content type %q is not application/json", mt)
+		}
 	}
-	var claims struct {
-		Sub *string `json:"sub"`
-	}
-	if err := json.Unmarshal(body, &claims); err != nil {
-		return nil, invalidf("userinfo is not a JSON object: %v", err)
-	}
-	if claims.Sub == nil || subtle.ConstantTimeCompare([]byte(*claims.Sub), []byte(sub)) != 1 {
-		return nil, invalidf("userinfo sub does not match the ID token sub")
-	}
+	// A JSON object, nothing else: not an array, a string, a number or null.
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, invalidf("userinfo is not a JSON object: %v", err)
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return nil, invalidf("userinfo is not a JSON object")
+	}
+	var got string
+	if raw, ok := obj["sub"]; !ok || json.Unmarshal(raw, &got) != nil || subtle.ConstantTimeCompare([]byte(got), []byte(sub)) != 1 {
+		return nil, invalidf("userinfo sub does not match the ID token sub")
 	}
 	return json.RawMessage(body), nil
 }
@@ -587,20 +605,20 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken, sub string) (*Refreshed
 		out.RefreshToken = refreshToken
 	}
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" {
-		idt, err := m.verifier.Verify(ctx, rawID)
+		// Core 12.2: the same checks as at login (iss, aud, azp, exp, iat,
+		// signature, at_hash), and the same sub.
+		claims, err := rp.verifyIDToken(ctx, m, rawID, tok.AccessToken, false)
 		if err != nil {
+			if KindOf(err) == KindUnavailable {
+				return nil, err
+			}
 			return nil, fmt.Errorf("%w: refreshed ID token: %v", ErrRefreshFailed, err)
 		}
-		if idt.Subject != sub {
+		if claims.Subject != sub {
 			return nil, fmt.Errorf("%w: refreshed ID token has another sub", ErrRefreshFailed)
 		}
-		for _, aud := range idt.Audience {
-			if aud != rp.cfg.ClientID {
-				return nil, fmt.Errorf("%w: refreshed ID token has an untrusted audience", ErrRefreshFailed)
-			}
-		}
 		out.IDToken = rawID
-		out.TokenExpiry = earliest(idt.Expiry, tok.Expiry)
+		out.TokenExpiry = earliest(claims.Expiry, tok.Expiry)
 	}
 	if out.TokenExpiry.IsZero() {
 		out.TokenExpiry = rp.now().Add(time.Hour)
@@ -716,6 +734,13 @@ func SameOriginPath(returnTo string) bool {
 	// by some browsers or proxies after one more decoding.
 	if strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
 		return false
+	}
+	// So would one with control characters: URL parsers drop tabs and
+	// newlines anywhere, so "/%09/evil.example" decoded is "//evil.example".
+	for i := 0; i < len(u.Path); i++ {
+		if u.Path[i] < 0x20 || u.Path[i] == 0x7f {
+			return false
+		}
 	}
 	return true
 }
