@@ -2,12 +2,12 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -28,7 +28,8 @@ type user struct {
 // currentUser returns the request's logged-in user, nil when anonymous, or
 // an error wrapping session.ErrUnavailable when the store can not answer. It
 // records activity for the idle timeout and refreshes expired tokens; a
-// refresh that fails ends the session (the user logs in again).
+// refresh that fails ends the session (the user logs in again), and so does
+// a logout elsewhere that lands while this request runs.
 func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, error) {
 	sess, err := s.sessions.Get(r, s.sessions.Name())
 	if err != nil {
@@ -45,6 +46,9 @@ func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, err
 		}
 	}
 	if err := s.sessions.Touch(w, r, sess); err != nil {
+		if errors.Is(err, session.ErrEnded) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	return &user{sess: sess, rec: rec}, nil
@@ -54,15 +58,24 @@ func (s *Server) needsRefresh(rec *session.Record) bool {
 	return rec.RefreshToken != "" && !rec.TokenExpiry.IsZero() && !time.Now().Before(rec.TokenExpiry)
 }
 
-// refresh renews the session's tokens, once per session in this process
-// even when several requests find them expired at the same time.
+// refreshLockTTL bounds how long one refresh may hold the session's lock:
+// longer than a refresh takes (the provider's client times out after 10
+// seconds), short enough that a crashed instance does not lock the session
+// out for long. Waiting requests give up after as long.
+const refreshLockTTL = 15 * time.Second
+
+// refresh renews the session's tokens, once per session even when several
+// requests, on this instance or on others sharing the store, find them
+// expired at the same time: the provider rotates refresh tokens, so a
+// second refresh with the same token would fail and log the user out.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (*session.Record, error) {
-	mu, _ := s.refreshing.LoadOrStore(sess.ID, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer func() {
-		mu.(*sync.Mutex).Unlock()
-		s.refreshing.Delete(sess.ID)
-	}()
+	ctx, cancel := context.WithTimeout(r.Context(), refreshLockTTL)
+	defer cancel()
+	unlock, err := s.sessions.Lock(ctx, sess, refreshLockTTL)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// Another request may have refreshed while we waited.
 	fresh, err := s.sessions.Get(r, s.sessions.Name())
 	if err != nil {
@@ -73,9 +86,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 		return nil, nil
 	}
 	if !s.needsRefresh(rec) {
+		*sess = *fresh
 		return rec, nil
 	}
-	out, err := s.rp.Refresh(r.Context(), rec.RefreshToken, rec.Subject)
+	// A browser that goes away must not cancel a refresh half done: the
+	// provider may already have rotated the token, and the new one would be
+	// lost with the session.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(r.Context()), refreshLockTTL)
+	defer rcancel()
+	r = r.WithContext(rctx)
+	out, err := s.rp.Refresh(rctx, rec.RefreshToken, rec.Subject)
 	if err != nil {
 		s.log.Info("token refresh failed; session ended", "request_id", requestIDFrom(r.Context()), "err", err)
 		if lerr := s.sessions.Logout(w, r, fresh); lerr != nil {
@@ -89,6 +109,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 		next.IDToken = out.IDToken
 	}
 	if err := s.sessions.Replace(w, r, fresh, &next); err != nil {
+		if errors.Is(err, session.ErrEnded) {
+			return nil, nil // logged out while refreshing: stays logged out
+		}
 		return nil, err
 	}
 	*sess = *fresh

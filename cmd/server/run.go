@@ -61,15 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	var backend session.Backend
-	if cfg.SessionStore == "" {
-		b, err := session.OpenBolt(cfg.DataDir, time.Minute, log)
-		if err != nil {
-			return &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
-		}
-		backend = b
-	} else {
-		return &config.Error{Setting: "SESSION_STORE", Problem: "redis is not supported by this build yet"}
+	backend, err := openSessionBackend(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 	defer backend.Close()
 
@@ -91,7 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Scopes:        cfg.Scopes,
 		PostLogoutURL: cfg.BaseURL + "/",
 		Auth0Domain:   cfg.Auth0Domain,
+		HTTPClient:    auth.NewHTTPClient(cfg.HTTPTimeout),
 		Logger:        log,
+		// Tests shorten it to see a key rotation within a second.
+		JWKSRefetchInterval: cfg.JWKSRefetchInterval,
 	})
 	rpCtx, stopRP := context.WithCancel(ctx)
 	defer stopRP()
@@ -134,6 +131,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// openSessionBackend opens the embedded store in DATA_DIR, or connects to
+// the Redis of SESSION_STORE. A Redis that does not answer yet is not an
+// error: the server starts, serves anonymous pages and reports not ready
+// until Redis is there.
+func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (session.Backend, error) {
+	if cfg.SessionStore == "" {
+		b, err := session.OpenBolt(cfg.DataDir, time.Minute, log)
+		if err != nil {
+			return nil, &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
+		}
+		return b, nil
+	}
+	opts, err := session.ParseRedisURL(cfg.SessionStore)
+	if err != nil {
+		return nil, &config.Error{Setting: "SESSION_STORE", Problem: err.Error()}
+	}
+	r := session.NewRedis(opts, log)
+	if err := r.Ping(ctx); err != nil {
+		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addr", opts.Addr, "err", err)
+	}
+	return r, nil
+}
+
 // startDevProvider starts the built-in provider for dev mode and points the
 // configuration at it.
 func startDevProvider(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devidp.Server, error) {
@@ -144,6 +164,8 @@ func startDevProvider(ctx context.Context, cfg *config.Config, log *slog.Logger)
 		RedirectURIs:           []string{cfg.Callback()},
 		PostLogoutRedirectURIs: []string{cfg.BaseURL + "/"},
 		BackchannelLogoutURI:   cfg.BaseURL + "/backchannel-logout",
+		AccessTokenLifetime:    cfg.DevTokenLifetime,
+		IDTokenLifetime:        cfg.DevTokenLifetime,
 		Logger:                 log.With("component", "devidp"),
 	})
 	if err != nil {

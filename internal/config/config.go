@@ -55,11 +55,20 @@ type Config struct {
 	AbsoluteTimeout time.Duration
 	// DevAllowRemote lets dev mode listen on a non-loopback address.
 	DevAllowRemote bool
+	// DevTokenLifetime is how long the dev provider's access and ID tokens
+	// live (0: its default, an hour); short to try out token refresh.
+	DevTokenLifetime time.Duration
 	// LogLevel is the minimum level logged: debug, info, warn or error.
 	LogLevel string
 	// LoginRate is how many /login and /callback requests one client may
 	// make per minute.
 	LoginRate int
+	// HTTPTimeout bounds every call to the provider (discovery, token,
+	// userinfo, keys).
+	HTTPTimeout time.Duration
+	// JWKSRefetchInterval is the least time between two fetches of the
+	// provider's keys caused by a token with an unknown key id.
+	JWKSRefetchInterval time.Duration
 }
 
 // Secure reports whether the app is served over https, which decides the
@@ -109,7 +118,10 @@ var settings = []setting{
 	{name: "SESSION_IDLE_TIMEOUT", usage: "end sessions unused for this long (default 30m)"},
 	{name: "SESSION_ABSOLUTE_TIMEOUT", usage: "end sessions this long after login (default 12h)"},
 	{name: "DEV_ALLOW_REMOTE", usage: "true lets dev mode listen on a non-loopback address"},
+	{name: "DEV_TOKEN_LIFETIME", usage: "dev mode only: lifetime of the dev provider's access and ID tokens, at least 2s (default 1h)"},
 	{name: "LOGIN_RATE_LIMIT", usage: "login and callback requests per minute per client address (default 60)"},
+	{name: "OIDC_HTTP_TIMEOUT", usage: "time limit of each call to the provider (default 10s)"},
+	{name: "OIDC_JWKS_REFETCH_INTERVAL", usage: "least time between fetches of the provider's keys for an unknown key id (default 10s)"},
 	{name: "LOG_LEVEL", usage: "debug, info, warn or error (default info)"},
 }
 
@@ -301,6 +313,18 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 	if c.DevMode && !c.DevAllowRemote && !isLoopbackHost(host) {
 		return nil, bad(listenName, "%q is not a loopback address; dev mode (no OIDC_ISSUER_URL) only listens on loopback unless DEV_ALLOW_REMOTE=true", listen)
 	}
+	if v, n := lookup("DEV_TOKEN_LIFETIME"); v != "" {
+		if !c.DevMode {
+			return nil, bad(n, "only applies in dev mode (no OIDC_ISSUER_URL); a real provider decides its token lifetimes")
+		}
+		d, err := time.ParseDuration(v)
+		// Token expiry is in whole seconds: below 2s an ID token could be
+		// expired by the time it is checked.
+		if err != nil || d < 2*time.Second {
+			return nil, bad(n, "%q is not a duration of at least 2s, such as 30s or 5m", v)
+		}
+		c.DevTokenLifetime = d
+	}
 
 	// Sessions.
 	ss, ssName := lookup("SESSION_SECRET")
@@ -342,6 +366,13 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 			return nil, bad(n, "%q is not a positive number of requests per minute", v)
 		}
 		c.LoginRate = r
+	}
+
+	if c.HTTPTimeout, err = duration(lookup, "OIDC_HTTP_TIMEOUT", 10*time.Second); err != nil {
+		return nil, err
+	}
+	if c.JWKSRefetchInterval, err = duration(lookup, "OIDC_JWKS_REFETCH_INTERVAL", 10*time.Second); err != nil {
+		return nil, err
 	}
 
 	level, levelName := lookup("LOG_LEVEL")

@@ -109,6 +109,8 @@ func TestLoadErrors(t *testing.T) {
 		{"dev mode on a public address", nil, map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, "LISTEN_ADDR"},
 		{"log level", nil, full(map[string]string{"LOG_LEVEL": "loud"}), "LOG_LEVEL"},
 		{"rate limit", nil, full(map[string]string{"LOGIN_RATE_LIMIT": "-1"}), "LOGIN_RATE_LIMIT"},
+		{"provider timeout", nil, full(map[string]string{"OIDC_HTTP_TIMEOUT": "0s"}), "OIDC_HTTP_TIMEOUT"},
+		{"jwks refetch interval", nil, full(map[string]string{"OIDC_JWKS_REFETCH_INTERVAL": "often"}), "OIDC_JWKS_REFETCH_INTERVAL"},
 		{"bad flag value", []string{"--session-secret", "short"}, full(nil), "--session-secret"},
 		{"unknown flag", []string{"--nope"}, full(nil), "flags"},
 	}

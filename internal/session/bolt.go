@@ -23,6 +23,8 @@ type Bolt struct {
 	log  *slog.Logger
 	stop chan struct{}
 	done chan struct{}
+	// locks are enough for Lock: only one process can open the file.
+	locks keyedMutex
 }
 
 var (
@@ -110,9 +112,11 @@ func decodeEntry(b []byte) (entry, error) {
 
 func indexKey(v, key string) []byte { return []byte(v + "\x00" + key) }
 
+var _ Backend = (*Bolt)(nil)
+
 // Get implements Backend.
-func (b *Bolt) Get(_ context.Context, key string) ([]byte, error) {
-	var out []byte
+func (b *Bolt) Get(_ context.Context, key string) (Entry, error) {
+	var out Entry
 	err := b.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSessions).Get([]byte(key))
 		if v == nil {
@@ -125,23 +129,49 @@ func (b *Bolt) Get(_ context.Context, key string) ([]byte, error) {
 		if !b.now().Before(e.expires) {
 			return ErrNotFound
 		}
-		out = bytes.Clone(e.val)
+		out = Entry{Value: bytes.Clone(e.val), Subject: e.sub, SID: e.sid}
 		return nil
 	})
 	if errors.Is(err, errCorrupt) {
 		b.log.Warn("corrupt session entry treated as no session")
-		return nil, ErrNotFound
+		return Entry{}, ErrNotFound
 	}
 	return out, err
 }
 
 // Put implements Backend.
 func (b *Bolt) Put(_ context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
+	return b.put(key, val, expires, sub, sid, false)
+}
+
+// Update implements Backend.
+func (b *Bolt) Update(_ context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
+	return b.put(key, val, expires, sub, sid, true)
+}
+
+func (b *Bolt) put(key string, val []byte, expires time.Time, sub, sid string, mustExist bool) error {
 	if len(sub) > 0xffff || len(sid) > 0xffff {
 		return errors.New("subject or sid too long")
 	}
 	return b.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketSessions).Put([]byte(key), encodeEntry(expires, sub, sid, val)); err != nil {
+		old, err := decodeEntry(tx.Bucket(bucketSessions).Get([]byte(key)))
+		if mustExist && (err != nil || !b.now().Before(old.expires)) {
+			return ErrNotFound
+		}
+		if err == nil && old.sub != sub {
+			tx.Bucket(bucketSub).Delete(indexKey(old.sub, key))
+		}
+		if err == nil && old.sid != "" && old.sid != sid {
+			tx.Bucket(bucketSID).Delete(indexKey(old.sid, key))
+		}
+		sessions := tx.Bucket(bucketSessions)
+		if !mustExist {
+			// New sessions' keys start with their creation time (see
+			// storageKey), so they are appended: pack the pages full
+			// instead of splitting them in half.
+			sessions.FillPercent = 0.95
+		}
+		if err := sessions.Put([]byte(key), encodeEntry(expires, sub, sid, val)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketSub).Put(indexKey(sub, key), nil); err != nil {
@@ -219,6 +249,12 @@ func (b *Bolt) Once(_ context.Context, key string, expires time.Time) (bool, err
 		return bk.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(expires.UnixNano())))
 	})
 	return first, err
+}
+
+// Lock implements Backend. The ttl is not needed: a holder that crashes
+// takes the whole process, and so the lock, with it.
+func (b *Bolt) Lock(ctx context.Context, key string, _ time.Duration) (func(), error) {
+	return b.locks.lock(ctx, key)
 }
 
 // Ping implements Backend.

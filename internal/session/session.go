@@ -6,12 +6,13 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,13 +32,22 @@ var ErrNotFound = errors.New("session: not found")
 // can not tell whether a session exists.
 var ErrUnavailable = errors.New("session store unavailable")
 
+// ErrEnded is returned when saving a session that was deleted (by a logout,
+// a back-channel logout or expiry) after it was read: the request must go on
+// as anonymous, and the session stays ended.
+var ErrEnded = errors.New("session ended meanwhile")
+
 // Backend is where session records live.
 type Backend interface {
-	// Get returns the record stored under key, or ErrNotFound.
-	Get(ctx context.Context, key string) ([]byte, error)
+	// Get returns the entry stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) (Entry, error)
 	// Put stores val under key until expires, indexed by subject and, when not
 	// empty, by the provider's session id.
 	Put(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error
+	// Update is Put for a record that must still exist: it returns
+	// ErrNotFound, and stores nothing, when key was deleted or has expired,
+	// so that a write racing a logout can not bring the session back.
+	Update(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// DeleteSubject removes every record of the subject and says how many.
@@ -47,9 +57,21 @@ type Backend interface {
 	// Once records key until expires and reports whether it was new: false
 	// means the key was already used (a replayed state or logout token).
 	Once(ctx context.Context, key string, expires time.Time) (bool, error)
+	// Lock takes the lock named key, waiting until it is free or ctx ends.
+	// It is held until unlock is called or for at most ttl, so that a
+	// crashed holder can not block the others for ever. A shared backend
+	// locks across every instance that uses it.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Entry is a stored record with the subject and sid it is indexed by.
+type Entry struct {
+	Value   []byte
+	Subject string
+	SID     string
 }
 
 // Record is what the server keeps about one logged-in browser.
@@ -168,17 +190,22 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return sess, nil // tampered, foreign or stale: anonymous
 	}
 	id := string(raw)
-	data, err := s.backend.Get(r.Context(), storageKey(id))
+	entry, err := s.backend.Get(r.Context(), storageKey(id))
 	if errors.Is(err, ErrNotFound) {
 		return sess, nil
 	}
 	if err != nil {
 		return sess, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	rec := new(Record)
-	if err := json.Unmarshal(data, rec); err != nil {
+	rec, err := decodeRecord(entry.Value)
+	if err != nil {
 		s.log.Warn("corrupt session record treated as no session", "err", err)
 		return sess, nil
+	}
+	// The backend keeps the subject and sid for its indexes; the record
+	// does not repeat them.
+	if rec.Subject == "" {
+		rec.Subject, rec.SID = entry.Subject, entry.SID
 	}
 	now := s.opts.Now()
 	if !s.alive(rec, now) {
@@ -220,7 +247,8 @@ func (s *Store) expires(rec *Record) time.Time {
 
 // Save stores the session's record and sets the cookie; a negative MaxAge
 // deletes the record and the cookie instead. A session without an ID gets a
-// fresh random one.
+// fresh random one. Saving a session that was ended since it was read
+// clears the cookie and returns ErrEnded.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
@@ -235,18 +263,27 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	if rec == nil {
 		return errors.New("session: save without a record")
 	}
-	newID := sess.ID == ""
-	if newID {
-		sess.ID = newID32()
+	create := sess.ID == "" || sess.IsNew
+	if sess.ID == "" {
+		sess.ID = newID(s.opts.Now())
 	}
 	data, err := encodeRecord(rec)
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
-	if err := s.backend.Put(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID); err != nil {
+	if create {
+		err = s.backend.Put(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID)
+	} else {
+		err = s.backend.Update(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		http.SetCookie(w, s.expiredCookie())
+		return ErrEnded
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if newID || sess.IsNew {
+	if create {
 		enc, err := s.codec.Encode(s.name, []byte(sess.ID))
 		if err != nil {
 			return fmt.Errorf("encode session cookie: %w", err)
@@ -296,14 +333,39 @@ func (s *Store) Touch(w http.ResponseWriter, r *http.Request, sess *sessions.Ses
 	if now.Sub(rec.LastSeen) < step {
 		return nil
 	}
+	// Touch writes back the whole record as this request read it. Landing
+	// just after a token refresh on another instance, it would restore the
+	// refresh token that the provider has already rotated away; so it leaves
+	// sessions about to be refreshed alone (the refresh records the
+	// activity).
+	if rec.RefreshToken != "" && !rec.TokenExpiry.IsZero() && rec.TokenExpiry.Sub(now) < RefreshGuard {
+		return nil
+	}
 	rec.LastSeen = now
 	return s.Save(r, w, sess)
 }
 
-// Replace stores an updated record (after a token refresh) under the same id.
+// RefreshGuard is how long before the tokens expire Touch stops writing. It
+// is far longer than a request takes from reading a session to writing it.
+const RefreshGuard = 10 * time.Second
+
+// Replace stores an updated record (after a token refresh) under the same
+// id, and records the activity.
 func (s *Store) Replace(w http.ResponseWriter, r *http.Request, sess *sessions.Session, rec *Record) error {
+	rec.LastSeen = s.opts.Now()
 	sess.Values[recordKey{}] = rec
 	return s.Save(r, w, sess)
+}
+
+// Lock serialises the token refreshes of one session: across the requests
+// of this process and, with a shared backend, across instances. The lock is
+// held for at most ttl.
+func (s *Store) Lock(ctx context.Context, sess *sessions.Session, ttl time.Duration) (unlock func(), err error) {
+	unlock, err = s.backend.Lock(ctx, "refresh:"+storageKey(sess.ID), ttl)
+	if err != nil {
+		return nil, fmt.Errorf("%w: lock session: %v", ErrUnavailable, err)
+	}
+	return unlock, nil
 }
 
 // RecordOf returns the session's record, or nil for an anonymous session.
@@ -330,27 +392,32 @@ func (s *Store) expiredCookie() *http.Cookie {
 }
 
 // storageKey is the backend key for a session id: a hash, so that a copy of
-// the store holds no usable cookie values.
+// the store holds no usable cookie values, after the id's creation time,
+// so that the embedded store appends new sessions in order and packs its
+// pages full (see Bolt.Put). 128 bits of hash are plenty for a lookup key
+// and keep the indexes small.
 func storageKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return "s:" + base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func newID32() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// encodeRecord is JSON without HTML escaping, so the userinfo is kept as the
-// provider wrote it ("<b>" stays "<b>", not "\u003cb\u003e"); the pages
-// escape it when they render it.
-func encodeRecord(rec *Record) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return nil, err
+	var created []byte
+	if raw, err := base64.RawURLEncoding.DecodeString(id); err == nil && len(raw) == idLen {
+		created = raw[:idTimeLen]
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return "s:" + hex.EncodeToString(created) + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// A session id is idTimeLen bytes of creation time (nanoseconds since
+// 1970, big-endian) and 24 random bytes, 192 bits: the time orders the
+// storage keys (finely enough that sessions created in the same
+// millisecond still arrive in order), the random part makes the id
+// unguessable.
+const (
+	idLen     = 32
+	idTimeLen = 8
+)
+
+func newID(now time.Time) string {
+	b := make([]byte, idLen)
+	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
+	rand.Read(b[idTimeLen:])
+	return base64.RawURLEncoding.EncodeToString(b)
 }

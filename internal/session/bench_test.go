@@ -1,0 +1,193 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loginapp/login/internal/session/redistest"
+)
+
+// The cost of sessions, measured (docs/BENCHMARKS.md):
+//
+//	go test ./internal/session -run '^$' -bench . -benchmem
+//
+// BenchmarkStoreGet reads a realistic session for a request with its
+// cookie, as the handlers do once per authenticated request, from each
+// backend; "memory" is a map in process memory, the baseline of the same
+// run. BenchmarkFootprint stores 100,000 realistic sessions
+// (SESSION_FOOTPRINT_N overrides the count) and reports the bytes each
+// takes on disk (bbolt) or in Redis (INFO memory used_memory).
+
+// memBackend keeps records in a map: the baseline without storage cost.
+type memBackend struct {
+	mu sync.Mutex
+	m  map[string]Entry
+}
+
+func (b *memBackend) Get(_ context.Context, key string) (Entry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[key]
+	if !ok {
+		return Entry{}, ErrNotFound
+	}
+	return e, nil
+}
+
+func (b *memBackend) Put(_ context.Context, key string, val []byte, _ time.Time, sub, sid string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]Entry{}
+	}
+	b.m[key] = Entry{Value: val, Subject: sub, SID: sid}
+	return nil
+}
+
+func (b *memBackend) Update(ctx context.Context, key string, val []byte, exp time.Time, sub, sid string) error {
+	return b.Put(ctx, key, val, exp, sub, sid)
+}
+func (b *memBackend) Delete(context.Context, string) error                  { return nil }
+func (b *memBackend) DeleteSubject(context.Context, string) (int, error)    { return 0, nil }
+func (b *memBackend) DeleteSID(context.Context, string) (int, error)        { return 0, nil }
+func (b *memBackend) Once(context.Context, string, time.Time) (bool, error) { return true, nil }
+func (b *memBackend) Lock(context.Context, string, time.Duration) (func(), error) {
+	return func() {}, nil
+}
+func (b *memBackend) Ping(context.Context) error { return nil }
+func (b *memBackend) Close() error               { return nil }
+
+func benchStore(b *testing.B, backend Backend) *Store {
+	b.Helper()
+	s, err := NewStore(backend, []byte("bench-secret-bench-secret-bench-secret"), Options{IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// loginRequest stores rec as a new session and returns a request that
+// carries its cookie.
+func loginRequest(b testing.TB, s *Store, rec *Record) *http.Request {
+	b.Helper()
+	w := httptest.NewRecorder()
+	if err := s.Login(w, httptest.NewRequest(http.MethodGet, "/callback", nil), rec); err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/profile", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	return r
+}
+
+func BenchmarkStoreGet(b *testing.B) {
+	srv := redistest.Start(b)
+	backends := []struct {
+		name string
+		open func(b *testing.B) Backend
+	}{
+		{"memory", func(*testing.B) Backend { return &memBackend{} }},
+		{"bolt", func(b *testing.B) Backend { return newTestBolt(b) }},
+		{"redis", func(b *testing.B) Backend { return newTestRedis(b, srv) }},
+	}
+	for _, bk := range backends {
+		b.Run(bk.name, func(b *testing.B) {
+			s := benchStore(b, bk.open(b))
+			r := loginRequest(b, s, realisticRecord(b))
+			b.ReportAllocs()
+			for b.Loop() {
+				sess, err := s.Get(r, s.Name())
+				if err != nil || RecordOf(sess) == nil {
+					b.Fatalf("no session: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func footprintN(b *testing.B) int {
+	if v := os.Getenv("SESSION_FOOTPRINT_N"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("SESSION_FOOTPRINT_N=%q is not a positive number", v)
+		}
+		return n
+	}
+	return 100_000
+}
+
+// storeSessions logs in n realistic sessions through s, each a different
+// user, as the callback does.
+func storeSessions(b *testing.B, s *Store, n int) {
+	b.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/callback", nil)
+	gen := newRecordGen(b)
+	for range n {
+		if err := s.Login(discardWriter{}, req, gen.next()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+func BenchmarkFootprint(b *testing.B) {
+	n := footprintN(b)
+	b.Run("bolt", func(b *testing.B) {
+		for b.Loop() {
+			dir := b.TempDir()
+			bk, err := OpenBolt(dir, 0, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			bk.db.NoSync = true // the file's layout is the same; only faster to fill
+			storeSessions(b, benchStore(b, bk), n)
+			if err := bk.db.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			var used int64
+			bk.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+			b.ReportMetric(float64(used)/float64(n), "used-bytes/session")
+			bk.Close()
+			fi, err := os.Stat(filepath.Join(dir, "sessions.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(fi.Size())/float64(n), "bytes/session")
+			b.ReportMetric(float64(fi.Size())/1e6, "MB/total")
+		}
+	})
+	b.Run("redis", func(b *testing.B) {
+		srv := redistest.Start(b)
+		ctx := context.Background()
+		for b.Loop() {
+			srv.Client().FlushAll(ctx)
+			before, err := srv.UsedMemory(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			storeSessions(b, benchStore(b, newTestRedis(b, srv)), n)
+			after, err := srv.UsedMemory(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(after-before)/float64(n), "bytes/session")
+			b.ReportMetric(float64(after-before)/1e6, "MB/total")
+		}
+	})
+}

@@ -1,0 +1,138 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func bucketLen(t *testing.T, b *Bolt, name []byte) int {
+	t.Helper()
+	n := 0
+	b.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(name).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+// TestBoltSweep: expired sessions leave the file, with their index entries
+// and the expired replay markers; live ones stay.
+func TestBoltSweep(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBolt(t)
+	clk := &clock{t: time.Now()}
+	b.now = clk.Now
+	now := clk.Now()
+	b.Put(ctx, "s:old", []byte("v"), now.Add(time.Minute), "alice", "op-1")
+	b.Put(ctx, "s:new", []byte("v"), now.Add(time.Hour), "alice", "op-2")
+	b.Put(ctx, "s:bob", []byte("v"), now.Add(2*time.Minute), "bob", "")
+	b.Once(ctx, "jti:old", now.Add(time.Minute))
+	b.Once(ctx, "jti:new", now.Add(time.Hour))
+
+	if n, err := b.Sweep(); err != nil || n != 0 {
+		t.Fatalf("Sweep before anything expired = %d, %v", n, err)
+	}
+	clk.Add(5 * time.Minute)
+	if n, err := b.Sweep(); err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want 2", n, err)
+	}
+	if got := bucketLen(t, b, bucketSessions); got != 1 {
+		t.Errorf("%d sessions left, want 1", got)
+	}
+	if got := bucketLen(t, b, bucketSub); got != 1 {
+		t.Errorf("%d subject index entries left, want 1", got)
+	}
+	if got := bucketLen(t, b, bucketSID); got != 1 {
+		t.Errorf("%d sid index entries left, want 1", got)
+	}
+	if got := bucketLen(t, b, bucketOnce); got != 1 {
+		t.Errorf("%d replay markers left, want 1", got)
+	}
+	if _, err := b.Get(ctx, "s:new"); err != nil {
+		t.Errorf("live session swept: %v", err)
+	}
+	if first, _ := b.Once(ctx, "jti:new", now.Add(time.Hour)); first {
+		t.Error("a live replay marker was swept")
+	}
+}
+
+// TestBoltSweepsStoreLifetimes: what the Store writes expires by its idle
+// timeout, and the sweep removes it.
+func TestBoltSweepsStoreLifetimes(t *testing.T) {
+	b := newTestBolt(t)
+	f := newStoreFixture(t, b, 30*time.Minute, 12*time.Hour)
+	b.now = f.clock.Now
+	r := f.login(t, simpleRecord())
+	f.clock.Add(29 * time.Minute)
+	if n, _ := b.Sweep(); n != 0 {
+		t.Fatalf("swept %d sessions within the idle timeout", n)
+	}
+	f.visit(t, r) // activity: 30 more minutes
+	f.clock.Add(29 * time.Minute)
+	if n, _ := b.Sweep(); n != 0 {
+		t.Fatalf("swept %d sessions that were active 29 minutes ago", n)
+	}
+	f.clock.Add(2 * time.Minute)
+	if n, _ := b.Sweep(); n != 1 {
+		t.Fatalf("swept %d sessions after the idle timeout, want 1", n)
+	}
+}
+
+// TestBoltSweeper: the background sweep runs by itself.
+func TestBoltSweeper(t *testing.T) {
+	b, err := OpenBolt(t.TempDir(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Put(context.Background(), "s:x", []byte("v"), time.Now().Add(30*time.Millisecond), "alice", "")
+	deadline := time.Now().Add(5 * time.Second)
+	for bucketLen(t, b, bucketSessions) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the expired session was not swept within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBoltPersists: sessions survive closing and reopening the file, and a
+// second process can not open it meanwhile.
+func TestBoltPersists(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := OpenBolt(dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Put(ctx, "s:x", []byte("kept"), time.Now().Add(time.Hour), "alice", "op")
+	if _, err := OpenBolt(dir, 0, nil); err == nil {
+		t.Fatal("a second OpenBolt of the same directory succeeded")
+	}
+	b.Close()
+	b, err = OpenBolt(dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if e, err := b.Get(ctx, "s:x"); err != nil || string(e.Value) != "kept" {
+		t.Fatalf("after reopening: %q, %v", e.Value, err)
+	}
+}
+
+// TestBoltCorruptEntry: an entry whose envelope does not decode is no
+// session.
+func TestBoltCorruptEntry(t *testing.T) {
+	b := newTestBolt(t)
+	b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte("s:bad"), []byte{1, 2, 3}) })
+	if _, err := b.Get(context.Background(), "s:bad"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if n, _ := b.Sweep(); n != 1 {
+		t.Fatalf("Sweep removed %d corrupt entries, want 1", n)
+	}
+}
