@@ -25,6 +25,31 @@ type user struct {
 	rec  *session.Record
 }
 
+type (
+	profileKey struct{}
+	prettyKey  struct{}
+)
+
+// prettyUserInfo is the userinfo indented for the details, also derived once
+// per stored record.
+func (u *user) prettyUserInfo() (string, error) {
+	type result struct {
+		s   string
+		err error
+	}
+	r := u.rec.Derived(prettyKey{}, func(info []byte) any {
+		s, err := prettyJSON(info)
+		return result{s, err}
+	}).(result)
+	return r.s, r.err
+}
+
+// profile is what the profile card shows, derived from the userinfo once per
+// stored record rather than on every request.
+func (u *user) profile() components.Profile {
+	return u.rec.Derived(profileKey{}, func(info []byte) any { return profileView(info) }).(components.Profile)
+}
+
 // currentUser returns the request's logged-in user, nil when anonymous, or
 // an error wrapping session.ErrUnavailable when the store can not answer. It
 // records activity for the idle timeout and refreshes expired tokens; a
@@ -129,7 +154,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, components.IndexPage())
 		return
 	}
-	s.render(w, r, http.StatusOK, components.ProfilePage(profileView(u.rec.UserInfo), components.Details{}))
+	s.render(w, r, http.StatusOK, components.ProfilePage(u.profile(), components.Details{}))
 }
 
 // requireUser returns the user or answers for the anonymous: a page
@@ -176,7 +201,7 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	s.render(w, r, http.StatusOK, components.ProfilePage(profileView(u.rec.UserInfo), components.Details{}))
+	s.render(w, r, http.StatusOK, components.ProfilePage(u.profile(), components.Details{}))
 }
 
 // userinfo is the details: for htmx the open details section, otherwise the
@@ -187,7 +212,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	pretty, err := prettyJSON(u.rec.UserInfo)
+	pretty, err := u.prettyUserInfo()
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -197,7 +222,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	if isHTMX(r) {
 		c = components.DetailsSection(d)
 	} else {
-		c = components.ProfilePage(profileView(u.rec.UserInfo), d)
+		c = components.ProfilePage(u.profile(), d)
 	}
 	s.render(w, r, http.StatusOK, c)
 }

@@ -89,6 +89,9 @@ type Record struct {
 	TokenExpiry time.Time `json:"token_exp"`
 	CreatedAt   time.Time `json:"created"`
 	LastSeen    time.Time `json:"seen"`
+
+	// memo caches what the handlers derive from UserInfo (see Derived).
+	memo *memo
 }
 
 // Options are the lifetimes and cookie settings of a Store.
@@ -109,7 +112,12 @@ type Store struct {
 	opts    Options
 	name    string
 	log     *slog.Logger
+	cache   *decodedCache
 }
+
+// decodedRecords is how many decoded records a Store keeps for reuse: the
+// sessions active right now on this instance.
+const decodedRecords = 1024
 
 var _ sessions.Store = (*Store)(nil)
 
@@ -132,7 +140,7 @@ func NewStore(backend Backend, secret []byte, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger}, nil
+	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger, cache: newDecodedCache(decodedRecords)}, nil
 }
 
 // NewCodec derives a signing and an encryption key for purpose from secret
@@ -190,14 +198,15 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return sess, nil // tampered, foreign or stale: anonymous
 	}
 	id := string(raw)
-	entry, err := s.backend.Get(r.Context(), storageKey(id))
+	key := storageKey(id)
+	entry, err := s.backend.Get(r.Context(), key)
 	if errors.Is(err, ErrNotFound) {
 		return sess, nil
 	}
 	if err != nil {
 		return sess, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	rec, err := decodeRecord(entry.Value)
+	rec, err := s.cache.decode(key, entry.Value)
 	if err != nil {
 		s.log.Warn("corrupt session record treated as no session", "err", err)
 		return sess, nil
@@ -255,6 +264,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 			if err := s.backend.Delete(r.Context(), storageKey(sess.ID)); err != nil {
 				return fmt.Errorf("%w: %v", ErrUnavailable, err)
 			}
+			s.cache.forget(storageKey(sess.ID))
 		}
 		http.SetCookie(w, s.expiredCookie())
 		return nil

@@ -1,0 +1,85 @@
+package session
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// decodedCache keeps recently decoded records, keyed by storage key and a
+// hash of the stored bytes, so that a session read again unchanged is not
+// decompressed and decoded again. The backend is still asked on every
+// request: a deleted or changed record is never served from here.
+type decodedCache struct {
+	seed maphash.Seed
+	max  int
+
+	mu      sync.Mutex
+	entries map[string]cachedRecord
+}
+
+type cachedRecord struct {
+	sum uint64
+	rec *Record // never modified; callers get copies
+}
+
+func newDecodedCache(max int) *decodedCache {
+	return &decodedCache{seed: maphash.MakeSeed(), max: max, entries: make(map[string]cachedRecord, max)}
+}
+
+// decode returns a copy of the record stored as value under key, decoding it
+// only when this key's bytes changed since the last call.
+func (c *decodedCache) decode(key string, value []byte) (*Record, error) {
+	sum := maphash.Bytes(c.seed, value)
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && e.sum == sum {
+		cp := *e.rec
+		return &cp, nil
+	}
+	rec, err := decodeRecord(value)
+	if err != nil {
+		return nil, err
+	}
+	rec.memo = new(memo)
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		// Evict an arbitrary entry: map iteration order is random.
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[key] = cachedRecord{sum: sum, rec: rec}
+	c.mu.Unlock()
+	cp := *rec
+	return &cp, nil
+}
+
+// forget drops key (the session was deleted or replaced).
+func (c *decodedCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	c.mu.Unlock()
+}
+
+// memo holds values derived from a decoded record's userinfo.
+type memo struct {
+	m sync.Map // key -> value
+}
+
+// Derived returns what compute derives from the record's userinfo, computed
+// once per decoded record and shared by every request that reads the same
+// stored record, so that pages do not parse the userinfo on each request.
+// compute must depend on the userinfo alone, which never changes during a
+// session.
+func (r *Record) Derived(key any, compute func(userinfo []byte) any) any {
+	if r.memo == nil {
+		return compute(r.UserInfo)
+	}
+	if v, ok := r.memo.m.Load(key); ok {
+		return v
+	}
+	v, _ := r.memo.m.LoadOrStore(key, compute(r.UserInfo))
+	return v
+}
