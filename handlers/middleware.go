@@ -38,14 +38,43 @@ func newIDPrefix() string {
 	return hex.EncodeToString(b) + "-"
 }
 
-// requestID gives every request an id, in the context, the X-Request-Id
-// response header, the logs and the error pages. Incoming ids are ignored:
-// a client must not be able to write into our logs.
-func (s *Server) requestID(next http.Handler) http.Handler {
+// frame is the one middleware around every request, in one function rather
+// than four so that a request pays for one wrapper and one context value:
+//   - a request id, in the context, the X-Request-Id header, the logs and
+//     the error pages (incoming ids are ignored: a client must not write
+//     into our logs);
+//   - the security headers every response carries;
+//   - a panic becomes the 500 page and a logged stack, and the process lives;
+//   - one access line per request: method, path without the query (a
+//     callback's query holds the code and state), status, size, duration.
+func (s *Server) frame(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		id := idPrefix + strconv.FormatUint(idCounter.Add(1), 10)
-		w.Header()["X-Request-Id"] = []string{id}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		s.setSecurityHeaders(w.Header(), r, id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.fail(sw, r, fmt.Errorf("panic: %v", v))
+			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			s.log.LogAttrs(r.Context(), accessLevel(r.URL.Path), "request",
+				slog.String("request_id", id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status),
+				slog.Int("bytes", sw.bytes),
+				slog.Duration("duration", time.Since(start)),
+			)
+		}()
+		next.ServeHTTP(sw, r)
 	})
 }
 
@@ -74,68 +103,26 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog writes one line per request: method, path without the query
-// (a callback's query holds the code and state), status, size, duration.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		s.log.LogAttrs(r.Context(), accessLevel(r.URL.Path), "request",
-			slog.String("request_id", requestIDFrom(r.Context())),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status),
-			slog.Int("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
-		)
-	})
-}
-
-// recoverer turns a panic into the 500 page and a logged stack; the process
-// lives on.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic", "request_id", requestIDFrom(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				s.fail(w, r, fmt.Errorf("panic: %v", v))
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// securityHeaders sets the headers every response carries. Dynamic
+// setSecurityHeaders sets the headers every response carries. Dynamic
 // responses are never stored by caches (they may show user data or set
 // cookies); the asset handler overrides Cache-Control for its immutable
-// files.
-func (s *Server) securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The values are shared, never-modified slices assigned under their
-		// canonical names: no per-request canonicalisation or allocation.
-		h := w.Header()
-		h["Content-Security-Policy"] = s.csp.get(s)
-		for _, kv := range staticHeaders {
-			h[kv.name] = kv.value
-		}
-		if r.URL.Path == "/callback" {
-			// The callback URL holds the code and state: never send it on.
-			h["Referrer-Policy"] = noReferrer
-		} else {
-			h["Referrer-Policy"] = sameOrigin
-		}
-		if s.secure {
-			h["Strict-Transport-Security"] = hsts
-		}
-		next.ServeHTTP(w, r)
-	})
+// files. The values are shared, never-modified slices assigned under their
+// canonical names: no per-request canonicalisation or allocation.
+func (s *Server) setSecurityHeaders(h http.Header, r *http.Request, id string) {
+	h["X-Request-Id"] = []string{id}
+	h["Content-Security-Policy"] = s.csp.get(s)
+	for _, kv := range staticHeaders {
+		h[kv.name] = kv.value
+	}
+	if r.URL.Path == "/callback" {
+		// The callback URL holds the code and state: never send it on.
+		h["Referrer-Policy"] = noReferrer
+	} else {
+		h["Referrer-Policy"] = sameOrigin
+	}
+	if s.secure {
+		h["Strict-Transport-Security"] = hsts
+	}
 }
 
 type headerValue struct {

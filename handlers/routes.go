@@ -11,7 +11,7 @@ import (
 // routes is the whole URL surface of the app.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.accessLog, s.recoverer, s.securityHeaders)
+	r.Use(s.frame)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 

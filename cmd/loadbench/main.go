@@ -44,6 +44,7 @@ type options struct {
 	coldStarts int
 	redis      bool
 	out        string
+	pprofDir   string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&o.coldStarts, "cold-starts", 5, "process starts for the cold start figure")
 	flag.BoolVar(&o.redis, "redis", true, "also measure /profile with the Redis session store (needs redis-server)")
 	flag.StringVar(&o.out, "out", "", "also write the table (markdown) to this file")
+	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and heap profiles of the app under load (last round) into this directory")
 	flag.StringVar(&baselineAddr, "baseline-serve", "", "internal: serve the baseline on this address")
 	flag.StringVar(&issuer, "issuer", "", "internal: the baseline's provider")
 	flag.StringVar(&clientID, "client-id", "", "internal")
@@ -176,8 +178,10 @@ func freeAddr() string {
 
 const sessionSecret = "loadbench-session-secret-0123456789abcdef"
 
-func appEnv(addr, issuer, dataDir, store string) []string {
+func appEnv(addr, issuer, dataDir, store, debugAddr string) []string {
 	return []string{
+		"GOGC=" + os.Getenv("GOGC"), // passed on for experiments; empty is the default
+		"DEBUG_ADDR=" + debugAddr,
 		"PATH=" + os.Getenv("PATH"),
 		"LISTEN_ADDR=" + addr,
 		"OIDC_ISSUER_URL=" + issuer,
@@ -211,6 +215,13 @@ func bench(o options) error {
 	self, _ := os.Executable()
 
 	appAddr, redisAppAddr, baseAddr := freeAddr(), freeAddr(), freeAddr()
+	debugAddr, rdebugAddr := "", ""
+	if o.pprofDir != "" {
+		debugAddr, rdebugAddr = freeAddr(), freeAddr()
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return err
+		}
+	}
 	idp, err := devidp.Start(context.Background(), devidp.Config{
 		ClientID: "bench", ClientSecret: "bench-secret",
 		RedirectURIs: []string{
@@ -229,7 +240,7 @@ func bench(o options) error {
 		return err
 	}
 	defer baseline.stop()
-	app, err := startProc([]string{o.server}, appEnv(appAddr, idp.Issuer(), filepath.Join(tmp, "app"), ""))
+	app, err := startProc([]string{o.server}, appEnv(appAddr, idp.Issuer(), filepath.Join(tmp, "app"), "", debugAddr))
 	if err != nil {
 		return err
 	}
@@ -244,9 +255,9 @@ func bench(o options) error {
 
 	targets := []target{
 		{name: "baseline: bare net/http, fixed 2 KB page", url: baseline.url + "/", marker: "Baseline page"},
-		{name: "authenticated /profile", url: app.url + "/profile", headers: []string{"Cookie: " + cookie}, marker: user.Name},
-		{name: "/profile/userinfo fragment (htmx)", url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
-		{name: "anonymous index /", url: app.url + "/", marker: "Log In"},
+		{name: "authenticated /profile", slug: "profile", debug: debugAddr, url: app.url + "/profile", headers: []string{"Cookie: " + cookie}, marker: user.Name},
+		{name: "/profile/userinfo fragment (htmx)", slug: "userinfo", debug: debugAddr, url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
+		{name: "anonymous index /", slug: "index", debug: debugAddr, url: app.url + "/", marker: "Log In"},
 	}
 	if o.redis {
 		stopRedis, redisURL, err := startRedis()
@@ -254,7 +265,7 @@ func bench(o options) error {
 			return err
 		}
 		defer stopRedis()
-		rapp, err := startProc([]string{o.server}, appEnv(redisAppAddr, idp.Issuer(), filepath.Join(tmp, "rapp"), redisURL))
+		rapp, err := startProc([]string{o.server}, appEnv(redisAppAddr, idp.Issuer(), filepath.Join(tmp, "rapp"), redisURL, rdebugAddr))
 		if err != nil {
 			return err
 		}
@@ -266,15 +277,25 @@ func bench(o options) error {
 		if err != nil {
 			return fmt.Errorf("log in to the Redis app: %w", err)
 		}
-		targets = append(targets, target{name: "authenticated /profile, Redis store", url: rapp.url + "/profile", headers: []string{"Cookie: " + rcookie}, marker: user.Name})
+		targets = append(targets, target{name: "authenticated /profile, Redis store", slug: "profile-redis", debug: rdebugAddr, url: rapp.url + "/profile", headers: []string{"Cookie: " + rcookie}, marker: user.Name})
 	}
 
 	results := make([][]load, len(targets))
 	for r := range o.rounds {
 		for i, t := range targets {
+			var profiled chan error
+			if o.pprofDir != "" && t.debug != "" && r == o.rounds-1 {
+				profiled = make(chan error, 1)
+				go func() { profiled <- saveProfiles(t, o.duration, o.pprofDir) }()
+			}
 			l, err := runWrk(t, o.conns, o.duration, tmp)
 			if err != nil {
 				return err
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return err
+				}
 			}
 			results[i] = append(results[i], l)
 			fmt.Fprintf(os.Stderr, "round %d: %-45s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", r+1, t.name, l.rps(), float64(l.P50US)/1000, float64(l.P99US)/1000)
@@ -293,7 +314,7 @@ func bench(o options) error {
 
 	// Cold start, outside dev mode, against the running provider.
 	appStart, err := coldStart(o.coldStarts, func(i int) []string { return []string{o.server} }, func(i int) []string {
-		return appEnv(freeAddr(), idp.Issuer(), filepath.Join(tmp, fmt.Sprintf("cold%d", i)), "")
+		return appEnv(freeAddr(), idp.Issuer(), filepath.Join(tmp, fmt.Sprintf("cold%d", i)), "", "")
 	})
 	if err != nil {
 		return err
@@ -507,4 +528,29 @@ func startRedis() (func(), string, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return func() { cmd.Process.Kill(); cmd.Wait() }, "redis://" + addr + "/0", nil
+}
+
+// saveProfiles records a CPU profile of the app while wrk loads t (for most
+// of the run), then a heap profile.
+func saveProfiles(t target, d time.Duration, dir string) error {
+	secs := max(1, int(d/time.Second)-1)
+	client := &http.Client{Timeout: d + 30*time.Second}
+	for _, p := range []struct{ path, file string }{
+		{fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), t.slug + ".cpu.pprof"},
+		{"/debug/pprof/heap", t.slug + ".heap.pprof"},
+	} {
+		resp, err := client.Get("http://" + t.debug + p.path)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("profile %s: %v %d", p.path, err, resp.StatusCode)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.file), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -49,6 +49,8 @@ func (l load) rps() float64 { return float64(l.Requests) / (float64(l.DurationUS
 // response must contain.
 type target struct {
 	name    string
+	slug    string // file name for profiles
+	debug   string // the app's DEBUG_ADDR, for profiles
 	url     string
 	headers []string
 	marker  string

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +40,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (sessions live in the store), so the
+		// collector may let it grow further between cycles: under load that
+		// cut the server's CPU per request by about a tenth (see
+		// docs/BENCHMARKS.md). GOGC in the environment still decides.
+		debug.SetGCPercent(300)
+	}
+
+	// Everything on stderr goes through one batching writer, so that lines
+	// never interleave and access lines cost no syscall each.
+	lw := newLogWriter(stderr)
+	defer lw.Close()
+	stderr = lw
 	log := newLogger(stderr, cfg.LogLevel)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -112,6 +128,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    256 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return &config.Error{Setting: "DEBUG_ADDR", Problem: err.Error()}
+		}
+		defer stopDebug()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
@@ -205,4 +228,22 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// serveDebug serves net/http/pprof on a loopback address of its own, apart
+// from the app's router.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("pprof profiles served", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

@@ -63,6 +63,9 @@ type Config struct {
 	// LoginRate is how many /login and /callback requests one client may
 	// make per minute.
 	LoginRate int
+	// DebugAddr, when set, serves Go's pprof profiles on this loopback
+	// address, for measuring the server under load.
+	DebugAddr string
 	// HTTPTimeout bounds every call to the provider (discovery, token,
 	// userinfo, keys).
 	HTTPTimeout time.Duration
@@ -123,6 +126,7 @@ var settings = []setting{
 	{name: "OIDC_HTTP_TIMEOUT", usage: "time limit of each call to the provider (default 10s)"},
 	{name: "OIDC_JWKS_REFETCH_INTERVAL", usage: "least time between fetches of the provider's keys for an unknown key id (default 10s)"},
 	{name: "LOG_LEVEL", usage: "debug, info, warn or error (default info)"},
+	{name: "DEBUG_ADDR", usage: "loopback address for Go's pprof profiles (default off)"},
 }
 
 func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
@@ -373,6 +377,14 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 	}
 	if c.JWKSRefetchInterval, err = duration(lookup, "OIDC_JWKS_REFETCH_INTERVAL", 10*time.Second); err != nil {
 		return nil, err
+	}
+
+	if v, n := lookup("DEBUG_ADDR"); v != "" {
+		h, _, err := net.SplitHostPort(v)
+		if err != nil || !isLoopbackHost(h) {
+			return nil, bad(n, "%q is not a loopback host:port; profiles must not be public", v)
+		}
+		c.DebugAddr = v
 	}
 
 	level, levelName := lookup("LOG_LEVEL")

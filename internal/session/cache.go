@@ -83,3 +83,38 @@ func (r *Record) Derived(key any, compute func(userinfo []byte) any) any {
 	v, _ := r.memo.m.LoadOrStore(key, compute(r.UserInfo))
 	return v
 }
+
+// cookieCache remembers cookie values that verified, with the session id
+// and storage key they carry, so that a session's later requests skip the
+// HMAC, the decryption and the key hash. Only exact values that verified
+// are kept; the record's own lifetimes are checked on every request.
+type cookieCache struct {
+	max     int
+	mu      sync.Mutex
+	entries map[string]cookieIDs
+}
+
+type cookieIDs struct{ id, key string }
+
+func newCookieCache(max int) *cookieCache {
+	return &cookieCache{max: max, entries: make(map[string]cookieIDs, max)}
+}
+
+func (c *cookieCache) get(value string) (cookieIDs, bool) {
+	c.mu.Lock()
+	ids, ok := c.entries[value]
+	c.mu.Unlock()
+	return ids, ok
+}
+
+func (c *cookieCache) put(value string, ids cookieIDs) {
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[value] = ids
+	c.mu.Unlock()
+}

@@ -113,6 +113,7 @@ type Store struct {
 	name    string
 	log     *slog.Logger
 	cache   *decodedCache
+	cookies *cookieCache
 }
 
 // decodedRecords is how many decoded records a Store keeps for reuse: the
@@ -140,7 +141,7 @@ func NewStore(backend Backend, secret []byte, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger, cache: newDecodedCache(decodedRecords)}, nil
+	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger, cache: newDecodedCache(decodedRecords), cookies: newCookieCache(4 * decodedRecords)}, nil
 }
 
 // NewCodec derives a signing and an encryption key for purpose from secret
@@ -193,12 +194,16 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, nil
 	}
-	var raw []byte
-	if err := s.codec.Decode(name, c.Value, &raw); err != nil {
-		return sess, nil // tampered, foreign or stale: anonymous
+	ids, ok := s.cookies.get(c.Value)
+	if !ok {
+		var raw []byte
+		if err := s.codec.Decode(name, c.Value, &raw); err != nil {
+			return sess, nil // tampered, foreign or stale: anonymous
+		}
+		ids = cookieIDs{id: string(raw), key: storageKey(string(raw))}
+		s.cookies.put(c.Value, ids)
 	}
-	id := string(raw)
-	key := storageKey(id)
+	id, key := ids.id, ids.key
 	entry, err := s.backend.Get(r.Context(), key)
 	if errors.Is(err, ErrNotFound) {
 		return sess, nil
