@@ -65,6 +65,10 @@ func (s *Server) frame(next http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
+			if s.access != nil {
+				s.access.write(start, accessLevel(r.URL.Path), id, r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start))
+				return
+			}
 			s.log.LogAttrs(r.Context(), accessLevel(r.URL.Path), "request",
 				slog.String("request_id", id),
 				slog.String("method", r.Method),

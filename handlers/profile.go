@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -23,31 +25,6 @@ import (
 type user struct {
 	sess *sessions.Session
 	rec  *session.Record
-}
-
-type (
-	profileKey struct{}
-	prettyKey  struct{}
-)
-
-// prettyUserInfo is the userinfo indented for the details, also derived once
-// per stored record.
-func (u *user) prettyUserInfo() (string, error) {
-	type result struct {
-		s   string
-		err error
-	}
-	r := u.rec.Derived(prettyKey{}, func(info []byte) any {
-		s, err := prettyJSON(info)
-		return result{s, err}
-	}).(result)
-	return r.s, r.err
-}
-
-// profile is what the profile card shows, derived from the userinfo once per
-// stored record rather than on every request.
-func (u *user) profile() components.Profile {
-	return u.rec.Derived(profileKey{}, func(info []byte) any { return profileView(info) }).(components.Profile)
 }
 
 // currentUser returns the request's logged-in user, nil when anonymous, or
@@ -151,10 +128,10 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("session store unavailable on the index", "request_id", requestIDFrom(r.Context()), "err", err)
 	}
 	if u == nil {
-		s.render(w, r, http.StatusOK, components.IndexPage())
+		s.renderStatic(w, r, indexPage)
 		return
 	}
-	s.render(w, r, http.StatusOK, components.ProfilePage(u.profile(), components.Details{}))
+	s.renderUserPage(w, r, u, pageProfile)
 }
 
 // requireUser returns the user or answers for the anonymous: a page
@@ -201,7 +178,7 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	s.render(w, r, http.StatusOK, components.ProfilePage(u.profile(), components.Details{}))
+	s.renderUserPage(w, r, u, pageProfile)
 }
 
 // userinfo is the details: for htmx the open details section, otherwise the
@@ -212,19 +189,88 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	pretty, err := u.prettyUserInfo()
-	if err != nil {
-		s.fail(w, r, err)
+	if isHTMX(r) {
+		s.renderUserPage(w, r, u, pageDetailsFragment)
+	} else {
+		s.renderUserPage(w, r, u, pageProfileWithDetails)
+	}
+}
+
+// userPage is one of the pages that show only the user's own userinfo.
+type userPage int
+
+const (
+	pageProfile userPage = iota
+	pageProfileWithDetails
+	pageDetailsFragment
+)
+
+// renderUserPage writes one of the user's pages. They depend on nothing but
+// the stored userinfo, so each is rendered once per stored record and then
+// served as bytes (see session.Record.Derived).
+func (s *Server) renderUserPage(w http.ResponseWriter, r *http.Request, u *user, page userPage) {
+	type rendered struct {
+		html []byte
+		err  error
+	}
+	out := u.rec.Derived(page, func(info []byte) any {
+		var c templ.Component
+		switch page {
+		case pageProfile:
+			c = components.ProfilePage(profileView(info), components.Details{})
+		default:
+			pretty, err := prettyJSON(info)
+			if err != nil {
+				return rendered{err: err}
+			}
+			d := components.Details{Open: true, JSON: pretty}
+			if page == pageDetailsFragment {
+				c = components.DetailsSection(d)
+			} else {
+				c = components.ProfilePage(profileView(info), d)
+			}
+		}
+		var buf bytes.Buffer
+		if err := c.Render(context.Background(), &buf); err != nil {
+			return rendered{err: fmt.Errorf("render: %w", err)}
+		}
+		return rendered{html: buf.Bytes()}
+	}).(rendered)
+	if out.err != nil {
+		s.fail(w, r, out.err)
 		return
 	}
-	d := components.Details{Open: true, JSON: pretty}
-	var c templ.Component
-	if isHTMX(r) {
-		c = components.DetailsSection(d)
-	} else {
-		c = components.ProfilePage(u.profile(), d)
+	w.Header()["Content-Type"] = htmlContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(out.html)
+}
+
+var htmlContentType = []string{"text/html; charset=utf-8"}
+
+// staticPage is a page that is the same for everyone, rendered once.
+type staticPage struct {
+	once func() ([]byte, error)
+}
+
+func newStaticPage(c templ.Component) staticPage {
+	return staticPage{once: sync.OnceValues(func() ([]byte, error) {
+		var buf bytes.Buffer
+		err := c.Render(context.Background(), &buf)
+		return buf.Bytes(), err
+	})}
+}
+
+var indexPage = newStaticPage(components.IndexPage())
+
+func (s *Server) renderStatic(w http.ResponseWriter, r *http.Request, p staticPage) {
+	html, err := p.once()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("render: %w", err))
+		return
 	}
-	s.render(w, r, http.StatusOK, c)
+	w.Header()["Content-Type"] = htmlContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(html)
 }
 
 // prettyJSON indents the userinfo with two spaces, keeping the provider's

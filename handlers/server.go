@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,11 @@ type Config struct {
 	// LoginRate is how many /login and /callback requests one client (IP
 	// address) may make per minute; 0 means the default, 60.
 	LoginRate int
+	// AccessLog, when set, receives the access lines directly, formatted as
+	// slog's text handler would, at AccessLevel and above; otherwise they go
+	// through the logger.
+	AccessLog   io.Writer
+	AccessLevel slog.Level
 	// LogoutTokenMaxAge bounds the iat of back-channel logout tokens.
 	LogoutTokenMaxAge time.Duration
 	// Now is the clock for login attempt expiry; nil means time.Now.
@@ -38,6 +44,7 @@ type Config struct {
 
 // Server serves the app.
 type Server struct {
+	access     *accessLine
 	cfg        Config
 	log        *slog.Logger
 	rp         *auth.RP
@@ -69,6 +76,9 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 		sessions: sessions,
 		attempts: attempts,
 		secure:   strings.HasPrefix(cfg.BaseURL, "https://"),
+	}
+	if cfg.AccessLog != nil {
+		s.access = newAccessLine(cfg.AccessLog, cfg.AccessLevel)
 	}
 	s.loginLimit = httprate.LimitBy(cfg.LoginRate, time.Minute, clientIP, httprate.WithLimitHandler(s.tooManyRequests))
 	cop := http.NewCrossOriginProtection()

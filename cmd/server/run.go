@@ -111,10 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rp.Start(rpCtx)
 
 	srv, err := handlers.NewServer(handlers.Config{
-		BaseURL:   cfg.BaseURL,
-		Secret:    cfg.SessionSecret,
-		Issuer:    cfg.Issuer,
-		LoginRate: cfg.LoginRate,
+		BaseURL:     cfg.BaseURL,
+		Secret:      cfg.SessionSecret,
+		Issuer:      cfg.Issuer,
+		LoginRate:   cfg.LoginRate,
+		AccessLog:   stderr,
+		AccessLevel: logLevel(cfg.LogLevel),
 	}, log, rp, store)
 	if err != nil {
 		return err
@@ -219,9 +221,13 @@ func baseURLFor(addr *net.TCPAddr, listen string) string {
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logLevel(level)}))
+}
+
+func logLevel(level string) slog.Level {
 	var l slog.Level
 	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return l
 }
 
 func randomString(n int) string {

@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// accessLine formats one access line in the shape of slog's text handler
+// (time=... level=INFO msg=request key=value ...) without going through
+// slog: under load, slog's generic formatting was a sixth of the handler's
+// CPU for a line whose shape never changes.
+type accessLine struct {
+	out  io.Writer
+	min  slog.Level // lines below this level are not written
+	pool sync.Pool
+}
+
+func newAccessLine(out io.Writer, min slog.Level) *accessLine {
+	return &accessLine{out: out, min: min, pool: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
+}
+
+func (a *accessLine) write(now time.Time, level slog.Level, id, method, path string, status, bytes int, d time.Duration) {
+	if level < a.min {
+		return
+	}
+	bp := a.pool.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, "time="...)
+	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, " level="...)
+	b = append(b, level.String()...)
+	b = append(b, " msg=request request_id="...)
+	b = appendValue(b, id)
+	b = append(b, " method="...)
+	b = appendValue(b, method)
+	b = append(b, " path="...)
+	b = appendValue(b, path)
+	b = append(b, " status="...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, " bytes="...)
+	b = strconv.AppendInt(b, int64(bytes), 10)
+	b = append(b, " duration="...)
+	b = append(b, d.String()...)
+	b = append(b, '\n')
+	a.out.Write(b)
+	*bp = b
+	a.pool.Put(bp)
+}
+
+// appendValue quotes s when slog's text handler would: when it is empty or
+// has spaces, quotes, '=', control characters or invalid UTF-8 (a path is
+// the client's text and must not be able to forge fields or lines).
+func appendValue(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, `""`...)
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == '"' || c == '=' || c == 0x7f {
+				return strconv.AppendQuote(b, s)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.AppendQuote(b, s)
+		}
+		i += size
+	}
+	return append(b, s...)
+}
