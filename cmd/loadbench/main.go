@@ -45,6 +45,7 @@ type options struct {
 	redis      bool
 	out        string
 	pprofDir   string
+	redisCPU   string
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.coldStarts, "cold-starts", 5, "process starts for the cold start figure")
 	flag.BoolVar(&o.redis, "redis", true, "also measure /profile with the Redis session store (needs redis-server)")
 	flag.StringVar(&o.out, "out", "", "also write the table (markdown) to this file")
+	flag.StringVar(&o.redisCPU, "redis-cpu", "1", "CPU for redis-server: 1 (default) stands for Redis on another machine, sharing the load generator's core rather than the app's; 0 puts it on the app's core")
 	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and heap profiles of the app under load (last round) into this directory")
 	flag.StringVar(&baselineAddr, "baseline-serve", "", "internal: serve the baseline on this address")
 	flag.StringVar(&issuer, "issuer", "", "internal: the baseline's provider")
@@ -260,7 +262,7 @@ func bench(o options) error {
 		{name: "anonymous index /", slug: "index", debug: debugAddr, url: app.url + "/", marker: "Log In"},
 	}
 	if o.redis {
-		stopRedis, redisURL, err := startRedis()
+		stopRedis, redisURL, err := startRedis(o.redisCPU)
 		if err != nil {
 			return err
 		}
@@ -502,13 +504,13 @@ func coldStart(n int, argv func(int) []string, env func(int) []string) (time.Dur
 	return times[len(times)/2], nil
 }
 
-// startRedis starts a throwaway redis-server on the server core.
-func startRedis() (func(), string, error) {
+// startRedis starts a throwaway redis-server pinned to cpu.
+func startRedis(cpu string) (func(), string, error) {
 	addr := freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
 	argv := []string{"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
 	if _, err := exec.LookPath("taskset"); err == nil {
-		argv = append([]string{"taskset", "-c", "0"}, argv...)
+		argv = append([]string{"taskset", "-c", cpu}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {

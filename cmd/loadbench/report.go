@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"runtime"
 	"slices"
 	"strings"
@@ -39,8 +41,8 @@ func report(o options, targets []target, results [][]load, appLogin, baseLogin l
 		}
 		return "**missed**"
 	}
-	fmt.Fprintf(&b, "Run %s on %d CPUs (%s/%s), %s; %d rounds of %s per target, %d connections, wrk pinned to CPU 1 and servers to CPU 0. Medians over rounds.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.rounds, o.duration, o.conns)
+	fmt.Fprintf(&b, "Run %s on %s CPUs (%s/%s), %s; %d rounds of %s per target, %d connections, wrk pinned to CPU 1 and servers to CPU 0 (redis-server on CPU %s). Medians over rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), onlineCPUs(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.rounds, o.duration, o.conns, o.redisCPU)
 	b.WriteString("| target | req/s | p50 ms | p99 ms | req/s ratio to baseline | budget |\n|---|---:|---:|---:|---:|---|\n")
 	for i, t := range targets {
 		ratio := rps(i) / base
@@ -65,3 +67,19 @@ func report(o options, targets []target, results [][]load, appLogin, baseLogin l
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// onlineCPUs is the machine's CPU count (runtime.NumCPU sees only the CPU
+// this process is pinned to).
+func onlineCPUs() string {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return strconv.Itoa(runtime.NumCPU())
+	}
+	s := strings.TrimSpace(string(b)) // e.g. "0-1"
+	if lo, hi, ok := strings.Cut(s, "-"); ok {
+		a, _ := strconv.Atoi(lo)
+		b, _ := strconv.Atoi(hi)
+		return strconv.Itoa(b - a + 1)
+	}
+	return s
+}
