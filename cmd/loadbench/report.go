@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
