@@ -305,9 +305,21 @@ func bench(o options) error {
 	}
 
 	// Logins: CPU per login on each server, then resident memory.
+	var loginProfiled chan error
+	if o.pprofDir != "" {
+		loginProfiled = make(chan error, 1)
+		go func() {
+			loginProfiled <- saveProfiles(target{slug: "login", debug: debugAddr}, 4*time.Second, o.pprofDir)
+		}()
+	}
 	appLogin, err := measureLogins(app, user, o.logins, true)
 	if err != nil {
 		return err
+	}
+	if loginProfiled != nil {
+		if err := <-loginProfiled; err != nil {
+			return err
+		}
 	}
 	baseLogin, err := measureLogins(baseline, user, o.logins, false)
 	if err != nil {
@@ -408,7 +420,7 @@ type loginCost struct {
 	n         int
 	cpuPerMS  float64 // CPU milliseconds per login
 	perSecond float64
-	rssMiB    float64
+	rssMiB    rss
 }
 
 // measureLogins runs n full logins, 4 at a time, each in a new browser, and

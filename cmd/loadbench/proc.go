@@ -26,19 +26,35 @@ func cpuSeconds(pid int) (float64, error) {
 	return (utime + stime) / clockTicks, nil
 }
 
-// rssMiB is a process's resident memory.
-func rssMiB(pid int) (float64, error) {
+// rss is a process's resident memory in MiB: in all (VmRSS), and the part
+// that is file pages (RssFile: for the app, mostly the embedded store's
+// memory-mapped file, which the kernel can drop at will).
+type rss struct{ total, file float64 }
+
+func rssMiB(pid int) (rss, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
 	defer f.Close()
+	var r rss
+	found := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, nil
+		line := sc.Text()
+		kb := func(prefix string) float64 {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(line, prefix)), " kB"), 64)
+			return v / 1024
+		}
+		switch {
+		case strings.HasPrefix(line, "VmRSS:"):
+			r.total, found = kb("VmRSS:"), true
+		case strings.HasPrefix(line, "RssFile:"):
+			r.file = kb("RssFile:")
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	if !found {
+		return rss{}, fmt.Errorf("no VmRSS for %d", pid)
+	}
+	return r, nil
 }

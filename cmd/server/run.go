@@ -12,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -40,14 +38,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if os.Getenv("GOGC") == "" {
-		// The live heap is small (sessions live in the store), so the
-		// collector may let it grow further between cycles: under load that
-		// cut the server's CPU per request by about a tenth (see
-		// docs/BENCHMARKS.md). GOGC in the environment still decides.
-		debug.SetGCPercent(300)
-	}
-
 	// Everything on stderr goes through one batching writer, so that lines
 	// never interleave and access lines cost no syscall each.
 	lw := newLogWriter(stderr)

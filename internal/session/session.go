@@ -118,7 +118,7 @@ type Store struct {
 
 // decodedRecords is how many decoded records a Store keeps for reuse: the
 // sessions active right now on this instance.
-const decodedRecords = 1024
+const decodedRecords = 512
 
 var _ sessions.Store = (*Store)(nil)
 
