@@ -13,7 +13,6 @@ import (
 
 	"github.com/loginapp/login/internal/auth"
 	"github.com/loginapp/login/internal/oidctest"
-	"github.com/loginapp/login/internal/session"
 )
 
 // TestAttemptExpiry: a login attempt is good for 10 minutes (attemptTTL,
@@ -26,15 +25,7 @@ func TestAttemptExpiry(t *testing.T) {
 	op := oidctest.New(t, oidctest.Config{})
 	op.RegisterRedirectURI(base + "/callback")
 	log := slog.New(slog.DiscardHandler)
-	backend, err := session.OpenBolt(t.TempDir(), 0, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { backend.Close() })
-	store, err := session.NewStore(backend, []byte(testSecret), session.Options{IdleTimeout: time.Hour, AbsoluteTimeout: 2 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newTestStore(t, log)
 	rp := auth.New(auth.Config{
 		Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
 		RedirectURL: base + "/callback", PostLogoutURL: base + "/", Scopes: []string{"openid", "profile", "email"},
@@ -104,7 +95,7 @@ func TestAttemptExpiry(t *testing.T) {
 					sessionCookie = c
 				}
 			}
-			sessions, err := backend.DeleteSubject(t.Context(), sub)
+			sessions, err := store.Backend().DeleteSubject(t.Context(), sub)
 			if err != nil {
 				t.Fatal(err)
 			}

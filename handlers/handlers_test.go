@@ -45,7 +45,8 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureTB(t, slog.New(slog.DiscardHandler))
 }
 
-func newFixtureTB(t testing.TB, log *slog.Logger) *fixture {
+// newTestStore is a session store on a bbolt file in a temporary directory.
+func newTestStore(t testing.TB, log *slog.Logger) *session.Store {
 	t.Helper()
 	backend, err := session.OpenBolt(t.TempDir(), 0, log)
 	if err != nil {
@@ -56,6 +57,12 @@ func newFixtureTB(t testing.TB, log *slog.Logger) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+func newFixtureTB(t testing.TB, log *slog.Logger) *fixture {
+	t.Helper()
+	store := newTestStore(t, log)
 	issuer := deadIssuer(t)
 	rp := auth.New(auth.Config{Issuer: issuer, ClientID: "c", ClientSecret: "s", RedirectURL: "http://app.test/callback", PostLogoutURL: "http://app.test/", Scopes: []string{"openid"}})
 	srv, err := NewServer(Config{BaseURL: "http://app.test", Secret: []byte(testSecret), Issuer: issuer, AccessLog: io.Discard}, log, rp, store)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,17 +21,6 @@ import (
 )
 
 const sessSecret = "sess-test-secret-sess-test-secret-0123456789"
-
-// sessAddr returns a free loopback address; the caller must bind it soon.
-func sessAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // sessCluster is one dev provider and the app instances that share it.
 type sessCluster struct {
@@ -51,12 +39,12 @@ func sessStartCluster(t *testing.T, n int, tokenLifetime time.Duration, env map[
 	cfg := devidp.Config{
 		ClientID:            "sess-client",
 		ClientSecret:        "sess-client-secret",
-		Addr:                sessAddr(t),
+		Addr:                freePort(t),
 		AccessTokenLifetime: tokenLifetime,
 		IDTokenLifetime:     tokenLifetime,
 	}
 	for i := range addrs {
-		addrs[i] = sessAddr(t)
+		addrs[i] = freePort(t)
 		cfg.RedirectURIs = append(cfg.RedirectURIs, "http://"+addrs[i]+"/callback")
 		cfg.PostLogoutRedirectURIs = append(cfg.PostLogoutRedirectURIs, "http://"+addrs[i]+"/")
 	}
