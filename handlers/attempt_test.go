@@ -32,7 +32,7 @@ func TestAttemptExpiry(t *testing.T) {
 	})
 	var skew atomic.Int64 // how far the handlers' clock is ahead
 	srv, err := NewServer(Config{
-		BaseURL: base, Secret: []byte(testSecret), Issuer: op.Issuer,
+		BaseURL: base, Secret: []byte(testSecret),
 		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 	}, log, rp, store)
 	if err != nil {

@@ -65,7 +65,7 @@ func newFixtureTB(t testing.TB, log *slog.Logger) *fixture {
 	store := newTestStore(t, log)
 	issuer := deadIssuer(t)
 	rp := auth.New(auth.Config{Issuer: issuer, ClientID: "c", ClientSecret: "s", RedirectURL: "http://app.test/callback", PostLogoutURL: "http://app.test/", Scopes: []string{"openid"}})
-	srv, err := NewServer(Config{BaseURL: "http://app.test", Secret: []byte(testSecret), Issuer: issuer, AccessLog: io.Discard}, log, rp, store)
+	srv, err := NewServer(Config{BaseURL: "http://app.test", Secret: []byte(testSecret), AccessLog: io.Discard}, log, rp, store)
 	if err != nil {
 		t.Fatal(err)
 	}

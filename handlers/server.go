@@ -26,8 +26,6 @@ type Config struct {
 	// Secret is SESSION_SECRET; the login attempt cookies are sealed with a
 	// key derived from it.
 	Secret []byte
-	// Issuer is the provider's issuer URL, for the CSP.
-	Issuer string
 	// LoginRate is how many /login and /callback requests one client (IP
 	// address) may make per minute; 0 means the default, 60.
 	LoginRate int
@@ -36,8 +34,6 @@ type Config struct {
 	// through the logger.
 	AccessLog   io.Writer
 	AccessLevel slog.Level
-	// LogoutTokenMaxAge bounds the iat of back-channel logout tokens.
-	LogoutTokenMaxAge time.Duration
 	// Now is the clock for login attempt expiry; nil means time.Now.
 	Now func() time.Time
 }

@@ -103,7 +103,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv, err := handlers.NewServer(handlers.Config{
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.SessionSecret,
-		Issuer:      cfg.Issuer,
 		LoginRate:   cfg.LoginRate,
 		AccessLog:   stderr,
 		AccessLevel: logLevel(cfg.LogLevel),

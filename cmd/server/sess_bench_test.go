@@ -110,7 +110,7 @@ func sessBenchServer(b *testing.B, backend session.Backend) (http.Handler, *http
 	}
 	issuer := "http://127.0.0.1:9" // never asked: the session is served from the store
 	rp := auth.New(auth.Config{Issuer: issuer, ClientID: "c", ClientSecret: "s", RedirectURL: "http://app.test/callback", PostLogoutURL: "http://app.test/", Scopes: []string{"openid"}})
-	srv, err := handlers.NewServer(handlers.Config{BaseURL: "http://app.test", Secret: []byte(sessSecret), Issuer: issuer}, log, rp, store)
+	srv, err := handlers.NewServer(handlers.Config{BaseURL: "http://app.test", Secret: []byte(sessSecret)}, log, rp, store)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,7 +35,6 @@ type sessCluster struct {
 // to the first app.
 func sessStartCluster(t *testing.T, n int, tokenLifetime time.Duration, env map[string]string) *sessCluster {
 	t.Helper()
-	addrs := make([]string, n)
 	cfg := devidp.Config{
 		ClientID:            "sess-client",
 		ClientSecret:        "sess-client-secret",
@@ -43,18 +42,14 @@ func sessStartCluster(t *testing.T, n int, tokenLifetime time.Duration, env map[
 		AccessTokenLifetime: tokenLifetime,
 		IDTokenLifetime:     tokenLifetime,
 	}
-	for i := range addrs {
-		addrs[i] = freePort(t)
-		cfg.RedirectURIs = append(cfg.RedirectURIs, "http://"+addrs[i]+"/callback")
-		cfg.PostLogoutRedirectURIs = append(cfg.PostLogoutRedirectURIs, "http://"+addrs[i]+"/")
-	}
-	cfg.BackchannelLogoutURI = "http://" + addrs[0] + "/backchannel-logout"
 	c := &sessCluster{t: t, cfg: cfg}
-	c.startProvider()
-	for _, addr := range addrs {
+	// The apps start first, on ports of their own choosing (picking free
+	// ports up front races with other tests), while the provider is still
+	// down: they wait for it as in production. Then the provider starts
+	// with their callback URLs.
+	for range n {
 		full := map[string]string{
-			"LISTEN_ADDR":        addr,
-			"OIDC_ISSUER_URL":    c.dev.Issuer(),
+			"OIDC_ISSUER_URL":    "http://" + cfg.Addr,
 			"OIDC_CLIENT_ID":     cfg.ClientID,
 			"OIDC_CLIENT_SECRET": cfg.ClientSecret,
 			"OIDC_SCOPES":        "openid profile email offline_access",
@@ -66,11 +61,17 @@ func sessStartCluster(t *testing.T, n int, tokenLifetime time.Duration, env map[
 			full[k] = v
 		}
 		app := startApp(t, full)
-		app.waitReady(t)
 		for _, u := range devidp.DemoUsers() {
 			app.DevUsers[u.Username] = u.Password
 		}
 		c.apps = append(c.apps, app)
+		c.cfg.RedirectURIs = append(c.cfg.RedirectURIs, app.URL+"/callback")
+		c.cfg.PostLogoutRedirectURIs = append(c.cfg.PostLogoutRedirectURIs, app.URL+"/")
+	}
+	c.cfg.BackchannelLogoutURI = c.apps[0].URL + "/backchannel-logout"
+	c.startProvider()
+	for _, app := range c.apps {
+		app.waitReady(t)
 	}
 	return c
 }
