@@ -97,7 +97,7 @@ func errorView(err error) (int, components.ErrorView) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, view := errorView(err)
 	view.Status = status
-	view.RequestID = requestIDFrom(r.Context())
+	view.RequestID = requestID(w)
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
@@ -116,7 +116,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	templ.Handler(c, templ.WithStatus(status), templ.WithErrorHandler(func(r *http.Request, err error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.log.Error("render failed", "request_id", requestIDFrom(r.Context()), "err", err)
+			s.log.Error("render failed", "request_id", requestID(w), "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		})
 	})).ServeHTTP(w, r)

@@ -175,9 +175,13 @@ func TestAnonymous(t *testing.T) {
 				t.Error("no X-Request-Id")
 			}
 			if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") && resp.StatusCode >= 400 {
-				d := doc(t, body(t, resp))
+				b := body(t, resp)
+				d := doc(t, b)
 				if d.Find(`[data-testid="error-card"]`).Length() != 1 && d.Find("body").Length() > 0 {
 					t.Errorf("a %d without the error page", resp.StatusCode)
+				}
+				if id := resp.Header.Get("X-Request-Id"); d.Find("body").Length() > 0 && !strings.Contains(b, id) {
+					t.Errorf("error page does not show the request id %q", id)
 				}
 			}
 		})

@@ -183,7 +183,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("login", "request_id", requestIDFrom(r.Context()), "sub", login.Subject)
+	s.log.Info("login", "request_id", requestID(w), "sub", login.Subject)
 	target := "/profile"
 	if a.ReturnTo != "" && auth.SameOriginPath(a.ReturnTo) {
 		target = a.ReturnTo
@@ -202,7 +202,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	hint := ""
 	if rec := session.RecordOf(sess); rec != nil {
 		hint = rec.IDToken
-		s.log.Info("logout", "request_id", requestIDFrom(r.Context()), "sub", rec.Subject)
+		s.log.Info("logout", "request_id", requestID(w), "sub", rec.Subject)
 	}
 	if err := s.sessions.Logout(w, r, sess); err != nil {
 		s.fail(w, r, err)
@@ -236,7 +236,7 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		s.log.Info("back-channel logout refused", "request_id", requestIDFrom(r.Context()), "err", err)
+		s.log.Info("back-channel logout refused", "request_id", requestID(w), "err", err)
 		backchannelError(w, "invalid_request", "logout_token is not valid")
 		return
 	}
@@ -257,11 +257,11 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		n, err = backend.DeleteSubject(r.Context(), tok.Subject)
 	}
 	if err != nil {
-		s.log.Error("back-channel logout", "request_id", requestIDFrom(r.Context()), "err", err)
+		s.log.Error("back-channel logout", "request_id", requestID(w), "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	s.log.Info("back-channel logout", "request_id", requestIDFrom(r.Context()), "sub", tok.Subject, "sessions", n)
+	s.log.Info("back-channel logout", "request_id", requestID(w), "sub", tok.Subject, "sessions", n)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,14 +14,14 @@ import (
 	"time"
 )
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-// requestIDFrom returns the request's id, or "" outside a request.
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+// requestID returns the id that frame gave the request, from the response's
+// X-Request-Id header (a context value would cost every request a copy of
+// the *http.Request), or "" outside frame.
+func requestID(w http.ResponseWriter) string {
+	if v := w.Header()["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 var (
@@ -40,8 +39,8 @@ func newIDPrefix() string {
 
 // frame is the one middleware around every request, in one function rather
 // than four so that a request pays for one wrapper and one context value:
-//   - a request id, in the context, the X-Request-Id header, the logs and
-//     the error pages (incoming ids are ignored: a client must not write
+//   - a request id, in the X-Request-Id header (where requestID reads it),
+//     the logs and the error pages (incoming ids are ignored: a client must not write
 //     into our logs);
 //   - the security headers every response carries;
 //   - a panic becomes the 500 page and a logged stack, and the process lives;
@@ -52,7 +51,6 @@ func (s *Server) frame(next http.Handler) http.Handler {
 		start := time.Now()
 		id := idPrefix + strconv.FormatUint(idCounter.Add(1), 10)
 		s.setSecurityHeaders(w.Header(), r, id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

@@ -99,7 +99,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 	r = r.WithContext(rctx)
 	out, err := s.rp.Refresh(rctx, rec.RefreshToken, rec.Subject)
 	if err != nil {
-		s.log.Info("token refresh failed; session ended", "request_id", requestIDFrom(r.Context()), "err", err)
+		s.log.Info("token refresh failed; session ended", "request_id", requestID(w), "err", err)
 		if lerr := s.sessions.Logout(w, r, fresh); lerr != nil {
 			return nil, lerr
 		}
@@ -125,7 +125,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	u, err := s.currentUser(w, r)
 	if err != nil {
-		s.log.Warn("session store unavailable on the index", "request_id", requestIDFrom(r.Context()), "err", err)
+		s.log.Warn("session store unavailable on the index", "request_id", requestID(w), "err", err)
 	}
 	if u == nil {
 		s.renderStatic(w, r, indexPage)
