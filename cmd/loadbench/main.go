@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/loginapp/login/internal/devidp"
@@ -52,6 +53,7 @@ func main() {
 	var o options
 	var baselineAddr, issuer, clientID, clientSecret string
 	smoke := flag.Bool("smoke", false, "a few seconds in all: to check that the benchmark works, not to measure")
+	timeout := flag.Duration("timeout", 20*time.Minute, "give up (and stop every child process) after this long")
 	flag.StringVar(&o.server, "server", "bin/server", "the server binary to measure (a release build: go build -o bin/server ./cmd/server)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each round runs every target once, alternating")
@@ -76,7 +78,9 @@ func main() {
 	}
 	if *smoke {
 		o.duration, o.rounds, o.logins, o.coldStarts = time.Second, 1, 50, 2
+		*timeout = min(*timeout, 3*time.Minute)
 	}
+	watchdog(*timeout)
 	if err := pinSelf(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
@@ -126,13 +130,78 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 func (p *proc) stop() {
 	p.cmd.Process.Signal(os.Interrupt)
+	if err := waitOrKill(p.cmd, 10*time.Second); err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %s: %v\n", p.cmd.Path, err)
+	}
+}
+
+// waitOrKill waits for cmd to exit after a signal; past d it asks for a
+// goroutine dump (SIGQUIT), kills it and says so.
+func waitOrKill(cmd *exec.Cmd, d time.Duration) error {
 	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
+		return nil
+	case <-time.After(d):
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		return fmt.Errorf("did not exit within %v of SIGINT", d)
 	}
+}
+
+// started are the child processes, for the watchdog to kill.
+var (
+	startedMu sync.Mutex
+	started   []*exec.Cmd
+)
+
+func track(cmd *exec.Cmd) {
+	startedMu.Lock()
+	started = append(started, cmd)
+	startedMu.Unlock()
+}
+
+// watchdog ends the whole benchmark, children included, after d: a
+// benchmark must never hang a CI run.
+func watchdog(d time.Duration) {
+	time.AfterFunc(d, func() {
+		fmt.Fprintf(os.Stderr, "loadbench: still running after %v: giving up\n", d)
+		startedMu.Lock()
+		for _, c := range started {
+			if c.Process != nil {
+				c.Process.Kill()
+			}
+		}
+		startedMu.Unlock()
+		os.Exit(1)
+	})
+}
+
+// syncBuffer collects a child's output for error messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() < 64<<10 {
+		b.buf.Write(p)
+	}
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startProc starts argv on the server core and waits for its "listening on
@@ -148,6 +217,7 @@ func startProc(argv []string, env []string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	track(cmd)
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -490,10 +560,13 @@ func coldStart(n int, argv func(int) []string, env func(int) []string) (time.Dur
 		}
 		cmd := exec.Command(a[0], a[1:]...)
 		cmd.Env = e
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		track(cmd)
 		for {
 			resp, err := client.Get("http://" + addr + "/healthz")
 			if err == nil {
@@ -504,13 +577,15 @@ func coldStart(n int, argv func(int) []string, env func(int) []string) (time.Dur
 			}
 			if time.Since(start) > 20*time.Second {
 				cmd.Process.Kill()
-				return 0, fmt.Errorf("%s: no /healthz 200 in 20s", a[0])
+				return 0, fmt.Errorf("%s: no /healthz 200 in 20s:\n%s", a[0], out.String())
 			}
 			time.Sleep(500 * time.Microsecond)
 		}
 		times = append(times, time.Since(start))
 		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+		if err := waitOrKill(cmd, 10*time.Second); err != nil {
+			return 0, fmt.Errorf("%s: %v; its output:\n%s", a[0], err, out.String())
+		}
 	}
 	slices.Sort(times)
 	return times[len(times)/2], nil
@@ -528,6 +603,7 @@ func startRedis(cpu string) (func(), string, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
+	track(cmd)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)

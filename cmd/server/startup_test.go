@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,5 +127,57 @@ func TestProviderDownThenBack(t *testing.T) {
 	}
 	if got := profile.Doc(t).Find(`[data-testid="profile-name"]`).Text(); got != "Bob Builder" {
 		t.Errorf("profile name = %q", got)
+	}
+}
+
+// TestGracefulShutdown runs the process, serves a request and sends SIGINT:
+// the process says it is shutting down and exits 0 promptly, every time.
+func TestGracefulShutdown(t *testing.T) {
+	idp, err := devidp.Start(context.Background(), devidp.Config{ClientID: "app", ClientSecret: "app-secret", RedirectURIs: []string{"http://127.0.0.1/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	for i := range 5 {
+		addr := freePort(t)
+		cmd := exec.Command(os.Args[0])
+		cmd.Dir = t.TempDir()
+		cmd.Env = []string{"RUN_MAIN=1", "PATH=" + os.Getenv("PATH"), "DATA_DIR=" + t.TempDir(), "LISTEN_ADDR=" + addr,
+			"OIDC_ISSUER_URL=" + idp.Issuer(), "OIDC_CLIENT_ID=app", "OIDC_CLIENT_SECRET=app-secret",
+			"SESSION_SECRET=0123456789abcdef0123456789abcdef"}
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("run %d: no /healthz within 10s; stderr:\n%s", i, stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run %d: exit after SIGINT = %v; stderr:\n%s", i, err, stderr.String())
+			}
+		case <-time.After(12 * time.Second):
+			cmd.Process.Signal(syscall.SIGQUIT)
+			<-done
+			t.Fatalf("run %d: still running 12s after SIGINT; stderr (with goroutines):\n%s", i, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "shutting down") {
+			t.Errorf("run %d: no 'shutting down' line:\n%s", i, stderr.String())
+		}
 	}
 }
