@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,17 +33,27 @@ func TestBadSettingExits2(t *testing.T) {
 		name    string
 		env     []string
 		args    []string
+		dotenv  string // written to .env in the working directory
 		setting string
 	}{
-		{"missing client secret", []string{"OIDC_ISSUER_URL=https://idp.example.com/", "OIDC_CLIENT_ID=x", "SESSION_SECRET=0123456789abcdef0123456789abcdef"}, nil, "OIDC_CLIENT_SECRET"},
-		{"short session secret", []string{"AUTH0_DOMAIN=t.auth0.com", "AUTH0_CLIENT_ID=x", "AUTH0_CLIENT_SECRET=y", "SESSION_SECRET=short"}, nil, "SESSION_SECRET"},
-		{"bad flag", nil, []string{"--app-base-url", "ftp://x"}, "--app-base-url"},
-		{"listen address taken", []string{"LISTEN_ADDR=" + takenAddr(t)}, nil, "LISTEN_ADDR"},
+		{"missing client secret", []string{"OIDC_ISSUER_URL=https://idp.example.com/", "OIDC_CLIENT_ID=x", "SESSION_SECRET=0123456789abcdef0123456789abcdef"}, nil, "", "OIDC_CLIENT_SECRET"},
+		{"short session secret", []string{"AUTH0_DOMAIN=t.auth0.com", "AUTH0_CLIENT_ID=x", "AUTH0_CLIENT_SECRET=y", "SESSION_SECRET=short"}, nil, "", "SESSION_SECRET"},
+		{"bad flag", nil, []string{"--app-base-url", "ftp://x"}, "", "--app-base-url"},
+		{"listen address taken", []string{"LISTEN_ADDR=" + takenAddr(t)}, nil, "", "LISTEN_ADDR"},
+		// An Auth0 quickstart's .env is read (its short secret is what fails).
+		{"bad value in .env", nil, nil, "AUTH0_DOMAIN='t.us.auth0.com'\nAUTH0_CLIENT_ID=abc\nAUTH0_CLIENT_SECRET=\"s3cret\"\n# comment\nSESSION_SECRET=short\n", "SESSION_SECRET"},
+		{"environment beats .env", []string{"SESSION_SECRET=also-short"}, nil, "OIDC_ISSUER_URL=https://idp.example.com/\nOIDC_CLIENT_ID=x\nOIDC_CLIENT_SECRET=y\nSESSION_SECRET=0123456789abcdef0123456789abcdef\n", "SESSION_SECRET"},
+		{"malformed .env", nil, nil, "AUTH0_DOMAIN='unterminated\n", ".env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], tt.args...)
-			cmd.Dir = t.TempDir() // no .env there
+			cmd.Dir = t.TempDir()
+			if tt.dotenv != "" {
+				if err := os.WriteFile(filepath.Join(cmd.Dir, ".env"), []byte(tt.dotenv), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			cmd.Env = append([]string{"RUN_MAIN=1", "DATA_DIR=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, tt.env...)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
