@@ -111,14 +111,6 @@ func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// now is the clock of Config.Now, or time.Now.
-func (s *Server) now() time.Time {
-	if s.cfg.Now != nil {
-		return s.cfg.Now()
-	}
-	return time.Now()
-}
-
 var (
 	errNoState      = errors.New("callback without state")
 	errNoAttempt    = errors.New("no login attempt for this state in this browser")
@@ -150,7 +142,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
 		return
 	}
-	if s.now().Sub(a.Created) > attemptTTL {
+	if s.cfg.Now().Sub(a.Created) > attemptTTL {
 		s.fail(w, r, badRequest("This sign-in took too long and has expired.", errAttemptStale))
 		return
 	}

@@ -57,7 +57,7 @@ func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, err
 }
 
 func (s *Server) needsRefresh(rec *session.Record) bool {
-	return rec.RefreshToken != "" && !rec.TokenExpiry.IsZero() && !time.Now().Before(rec.TokenExpiry)
+	return rec.RefreshToken != "" && !rec.TokenExpiry.IsZero() && !s.cfg.Now().Before(rec.TokenExpiry)
 }
 
 // refreshLockTTL bounds how long one refresh may hold the session's lock:
@@ -128,7 +128,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("session store unavailable on the index", "request_id", requestID(w), "err", err)
 	}
 	if u == nil {
-		s.renderStatic(w, r, indexPage)
+		html, err := indexHTML()
+		s.writeHTML(w, r, html, err)
 		return
 	}
 	s.renderUserPage(w, r, u, pageProfile)
@@ -214,58 +215,48 @@ func (s *Server) renderUserPage(w http.ResponseWriter, r *http.Request, u *user,
 		err  error
 	}
 	out := u.rec.Derived(page, func(info []byte) any {
-		var c templ.Component
-		switch page {
-		case pageProfile:
-			c = components.ProfilePage(profileView(info), components.Details{})
-		default:
-			pretty, err := prettyJSON(info)
-			if err != nil {
-				return rendered{err: err}
-			}
-			d := components.Details{Open: true, JSON: pretty}
-			if page == pageDetailsFragment {
-				c = components.DetailsSection(d)
-			} else {
-				c = components.ProfilePage(profileView(info), d)
-			}
+		c, err := userPageComponent(page, info)
+		if err != nil {
+			return rendered{err: err}
 		}
-		var buf bytes.Buffer
-		if err := c.Render(context.Background(), &buf); err != nil {
-			return rendered{err: fmt.Errorf("render: %w", err)}
-		}
-		return rendered{html: buf.Bytes()}
+		html, err := renderBytes(c)
+		return rendered{html, err}
 	}).(rendered)
-	if out.err != nil {
-		s.fail(w, r, out.err)
-		return
+	s.writeHTML(w, r, out.html, out.err)
+}
+
+func userPageComponent(page userPage, info []byte) (templ.Component, error) {
+	if page == pageProfile {
+		return components.ProfilePage(profileView(info), components.Details{}), nil
 	}
-	w.Header()["Content-Type"] = htmlContentType
-	w.WriteHeader(http.StatusOK)
-	w.Write(out.html)
+	pretty, err := prettyJSON(info)
+	if err != nil {
+		return nil, err
+	}
+	d := components.Details{Open: true, JSON: pretty}
+	if page == pageDetailsFragment {
+		return components.DetailsSection(d), nil
+	}
+	return components.ProfilePage(profileView(info), d), nil
+}
+
+// indexHTML is the anonymous index, the same for everyone: rendered once.
+var indexHTML = sync.OnceValues(func() ([]byte, error) { return renderBytes(components.IndexPage()) })
+
+func renderBytes(c templ.Component) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 var htmlContentType = []string{"text/html; charset=utf-8"}
 
-// staticPage is a page that is the same for everyone, rendered once.
-type staticPage struct {
-	once func() ([]byte, error)
-}
-
-func newStaticPage(c templ.Component) staticPage {
-	return staticPage{once: sync.OnceValues(func() ([]byte, error) {
-		var buf bytes.Buffer
-		err := c.Render(context.Background(), &buf)
-		return buf.Bytes(), err
-	})}
-}
-
-var indexPage = newStaticPage(components.IndexPage())
-
-func (s *Server) renderStatic(w http.ResponseWriter, r *http.Request, p staticPage) {
-	html, err := p.once()
+// writeHTML writes a page rendered ahead, or the error page for err.
+func (s *Server) writeHTML(w http.ResponseWriter, r *http.Request, html []byte, err error) {
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("render: %w", err))
+		s.fail(w, r, err)
 		return
 	}
 	w.Header()["Content-Type"] = htmlContentType

@@ -34,7 +34,8 @@ type Config struct {
 	// through the logger.
 	AccessLog   io.Writer
 	AccessLevel slog.Level
-	// Now is the clock for login attempt expiry; nil means time.Now.
+	// Now is the clock for login attempt and token expiry; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -64,6 +65,9 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 	}
 	if cfg.LoginRate == 0 {
 		cfg.LoginRate = 60
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{
 		cfg:      cfg,

@@ -233,7 +233,6 @@ type Provider struct {
 	authReqs     []AuthRequest
 	tokenReqs    []TokenRequest
 	userinfoReqs []UserinfoRequest
-	endSessions  []url.Values
 	jwksCalls    int
 	discoveries  int
 }
@@ -350,13 +349,6 @@ func (p *Provider) UserinfoRequests() []UserinfoRequest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.userinfoReqs)
-}
-
-// EndSessionRequests returns the queries of the logout requests received.
-func (p *Provider) EndSessionRequests() []url.Values {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.endSessions)
 }
 
 // JWKSCalls is how many times the key set was fetched.
@@ -801,9 +793,6 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p.mu.Lock()
-	p.endSessions = append(p.endSessions, q)
-	p.mu.Unlock()
 	if to := q.Get("post_logout_redirect_uri"); to != "" {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
