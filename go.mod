@@ -1,6 +1,6 @@
 module github.com/loginapp/login
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/PuerkitoBio/goquery v1.13.0
@@ -15,7 +15,7 @@ require (
 	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
 	github.com/joho/godotenv v1.5.1
-	github.com/klauspost/compress v1.19.2
+	github.com/klauspost/compress v1.20.2
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/zitadel/oidc/v3 v3.52.0
 	go.etcd.io/bbolt v1.5.0
