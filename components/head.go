@@ -22,7 +22,8 @@ var staticHead = sync.OnceValue(func() string {
 		`<meta name="htmx-config" content="` + html.EscapeString(htmxConfig) + `">` +
 		`<link rel="icon" href="` + assets.Path("img/favicon.svg") + `" type="image/svg+xml">` +
 		`<link rel="stylesheet" href="` + assets.Path("css/app.css") + `">` +
-		`<script src="` + assets.Path("js/htmx.min.js") + `" defer></script>`
+		`<script src="` + assets.Path("js/htmx.min.js") + `" defer></script>` +
+		`<script src="` + assets.Path("js/app.js") + `" defer></script>`
 })
 
 // brandHTML is the brand mark, built once.

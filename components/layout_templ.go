@@ -48,7 +48,7 @@ func layout(title string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, " · Login</title></head><body><a class=\"skip-link\" href=\"#main\">Skip to content</a><main id=\"main\" tabindex=\"-1\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, " · Login</title></head><body><a class=\"skip-link\" href=\"#main\">Skip to content</a><div id=\"alerts\" class=\"alerts\" role=\"alert\" aria-atomic=\"true\" data-testid=\"alerts\"></div><main id=\"main\" tabindex=\"-1\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

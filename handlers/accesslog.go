@@ -3,6 +3,7 @@ package handlers
 import (
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ func newAccessLine(out io.Writer, min slog.Level) *accessLine {
 	return &accessLine{out: out, min: min, pool: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
 }
 
-func (a *accessLine) write(now time.Time, level slog.Level, id, method, path string, status, bytes int, d time.Duration) {
+func (a *accessLine) write(now time.Time, level slog.Level, id, method, path string, client netip.Addr, status, bytes int, d time.Duration) {
 	if level < a.min {
 		return
 	}
@@ -38,7 +39,13 @@ func (a *accessLine) write(now time.Time, level slog.Level, id, method, path str
 	b = append(b, " method="...)
 	b = appendValue(b, method)
 	b = append(b, " path="...)
-	b = appendValue(b, path)
+	b = appendValue(b, logPath(path))
+	b = append(b, " client="...)
+	if client.IsValid() {
+		b = client.AppendTo(b)
+	} else {
+		b = append(b, `""`...)
+	}
 	b = append(b, " status="...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " bytes="...)

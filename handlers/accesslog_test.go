@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -12,30 +13,37 @@ func TestAccessLine(t *testing.T) {
 	var out bytes.Buffer
 	a := newAccessLine(&out, slog.LevelInfo)
 	at := time.Date(2026, 11, 28, 1, 2, 3, 456e6, time.UTC)
-	a.write(at, slog.LevelInfo, "abc-1", "GET", "/profile", 200, 2048, 1500*time.Microsecond)
-	want := "time=2026-11-28T01:02:03.456Z level=INFO msg=request request_id=abc-1 method=GET path=/profile status=200 bytes=2048 duration=1.5ms\n"
+	a.write(at, slog.LevelInfo, "abc-1", "GET", "/profile", netip.MustParseAddr("198.51.100.7"), 200, 2048, 1500*time.Microsecond)
+	want := "time=2026-11-28T01:02:03.456Z level=INFO msg=request request_id=abc-1 method=GET path=/profile client=198.51.100.7 status=200 bytes=2048 duration=1.5ms\n"
 	if got := out.String(); got != want {
 		t.Errorf("line:\n got %q\nwant %q", got, want)
 	}
 
 	// A client's path can not forge fields or lines.
 	out.Reset()
-	a.write(at, slog.LevelInfo, "abc-2", "GET", "/x status=500\nlevel=ERROR", 404, 0, time.Millisecond)
+	a.write(at, slog.LevelInfo, "abc-2", "GET", "/x status=500\nlevel=ERROR", netip.Addr{}, 404, 0, time.Millisecond)
 	line := out.String()
 	if strings.Count(line, "\n") != 1 || !strings.Contains(line, `path="/x status=500\nlevel=ERROR"`) {
 		t.Errorf("hostile path not quoted: %q", line)
 	}
 	for _, p := range []string{"", "/a b", "/\"q\"", "/\xff", "/\u202e"} {
 		out.Reset()
-		a.write(at, slog.LevelInfo, "id", "GET", p, 200, 0, 0)
+		a.write(at, slog.LevelInfo, "id", "GET", p, netip.Addr{}, 200, 0, 0)
 		if !strings.Contains(out.String(), "path=\"") {
 			t.Errorf("path %q not quoted: %q", p, out.String())
 		}
 	}
 
+	// A long path is written once, cut.
+	out.Reset()
+	a.write(at, slog.LevelInfo, "id", "GET", "/"+strings.Repeat("a", 200<<10), netip.Addr{}, 404, 0, 0)
+	if n := out.Len(); n > 600 || !strings.Contains(out.String(), "...(204801 bytes)") {
+		t.Errorf("a 200 KB path made a %d-byte line: %.300q", n, out.String())
+	}
+
 	// Probes are at debug level: not written at info.
 	out.Reset()
-	a.write(at, slog.LevelDebug, "id", "GET", "/healthz", 200, 3, 0)
+	a.write(at, slog.LevelDebug, "id", "GET", "/healthz", netip.Addr{}, 200, 3, 0)
 	if out.Len() != 0 {
 		t.Errorf("debug line written at info level: %q", out.String())
 	}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
 
 	"github.com/loginapp/login/components"
 	"github.com/loginapp/login/internal/auth"
@@ -92,8 +94,15 @@ func errorView(err error) (int, components.ErrorView) {
 }
 
 // fail renders the error page for err. Server-side failures are logged as
-// errors; a client's bad request only at info level. Errors never carry
-// tokens, codes or cookies (see auth.Error).
+// errors; a client's bad request only at info level. The line has the
+// request id and the client, not the path: the access line of the same
+// request id has it, once and cut to size. Errors never carry tokens,
+// codes or cookies (see auth.Error).
+//
+// An htmx request gets the error as an alert for the page's alert region
+// (HX-Retarget), with the same status: the page stays as it was, with what
+// the user typed, and says what happened. (htmx swaps no error response by
+// itself; the app's script lets it swap those that name a target.)
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, view := errorView(err)
 	view.Status = status
@@ -102,11 +111,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	s.log.Log(r.Context(), level, "request failed", "request_id", view.RequestID, "path", r.URL.Path, "status", status, "err", err)
-	if isHTMX(r) && r.Method == http.MethodGet {
-		// htmx swaps no error response, so the click would seem to do
-		// nothing; a full navigation to the same address shows the page.
-		setHXRedirect(w, r.URL.RequestURI())
+	s.log.Log(r.Context(), level, "request failed", "request_id", view.RequestID, "client", s.clientAddr(r).String(), "status", status, "err", err)
+	if isHTMX(r) {
+		setHXRetarget(w, alertsTarget, "innerHTML")
+		s.render(w, r, status, components.Alert(view))
+		return
 	}
 	s.render(w, r, status, components.ErrorPage(view))
 }
@@ -130,7 +139,27 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// routeMethods are the methods the routes use, in the order Allow lists them.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost}
+
+// methodNotAllowed is 405 with the Allow header RFC 9110 15.5.6 asks for:
+// the methods this path does answer (HEAD wherever GET).
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePath != "" {
+		path = rctx.RoutePath
+	}
+	var allow []string
+	for _, m := range routeMethods {
+		lookup := m
+		if m == http.MethodHead {
+			lookup = http.MethodGet
+		}
+		if s.mux.Match(chi.NewRouteContext(), lookup, path) {
+			allow = append(allow, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
 	s.fail(w, r, &statusError{status: http.StatusMethodNotAllowed, view: components.ErrorView{
 		Title: "Not allowed", Message: "This address does not accept that kind of request.",
 		ActionURL: "/", Action: "Start page",

@@ -228,7 +228,8 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		s.log.Info("back-channel logout refused", "request_id", requestID(w), "err", err)
+		// The token is anyone's text: what it makes us log is cut short.
+		s.log.Info("back-channel logout refused", "request_id", requestID(w), "client", s.clientAddr(r).String(), "err", shorten(err.Error(), maxLoggedError))
 		backchannelError(w, "invalid_request", "logout_token is not valid")
 		return
 	}
@@ -256,6 +257,18 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("back-channel logout", "request_id", requestID(w), "sub", tok.Subject, "sessions", n)
 	w.WriteHeader(http.StatusOK)
 }
+
+// backchannelTooMany answers a client over the back-channel rate limit.
+func (s *Server) backchannelTooMany(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "60")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	json.NewEncoder(w).Encode(map[string]string{"error": "too_many_requests", "error_description": "too many back-channel logout requests from this address"})
+}
+
+// maxLoggedError bounds an error text that carries a client's input (a
+// claim of a forged token, say).
+const maxLoggedError = 300
 
 func backchannelError(w http.ResponseWriter, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // requestID returns the id that frame gave the request, from the response's
@@ -45,7 +46,8 @@ func newIDPrefix() string {
 //   - the security headers every response carries;
 //   - a panic becomes the 500 page and a logged stack, and the process lives;
 //   - one access line per request: method, path without the query (a
-//     callback's query holds the code and state), status, size, duration.
+//     callback's query holds the code and state; a long path is cut, see
+//     logPath), client address, status, size, duration.
 func (s *Server) frame(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -63,14 +65,16 @@ func (s *Server) frame(next http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
+			client := s.clientAddr(r)
 			if s.access != nil {
-				s.access.write(start, accessLevel(r.URL.Path), id, r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start))
+				s.access.write(start, accessLevel(r.URL.Path), id, r.Method, r.URL.Path, client, sw.status, sw.bytes, time.Since(start))
 				return
 			}
 			s.log.LogAttrs(r.Context(), accessLevel(r.URL.Path), "request",
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
+				slog.String("path", logPath(r.URL.Path)),
+				slog.String("client", client.String()),
 				slog.Int("status", sw.status),
 				slog.Int("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),
@@ -189,4 +193,25 @@ func accessLevel(path string) slog.Level {
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo
+}
+
+// maxLoggedPath is how much of a path the logs keep: a client can send a
+// path of hundreds of kilobytes, and every byte of it would be written
+// again for each log line that names it.
+const maxLoggedPath = 256
+
+// logPath is the path as the logs keep it.
+func logPath(p string) string { return shorten(p, maxLoggedPath) }
+
+// shorten cuts s to at most max bytes (on a UTF-8 boundary) and says how
+// long it was.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "...(" + strconv.Itoa(len(s)) + " bytes)"
 }

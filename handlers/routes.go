@@ -1,17 +1,17 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/loginapp/login/assets"
 )
 
-// routes is the whole URL surface of the app.
-func (s *Server) routes() http.Handler {
+// routes is the whole URL surface of the app. Every GET route answers HEAD
+// too; any other method gets 405 with Allow (methodNotAllowed).
+func (s *Server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(s.frame)
+	r.Use(s.frame, middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 
@@ -22,10 +22,10 @@ func (s *Server) routes() http.Handler {
 	r.Get("/profile/userinfo", s.userinfo)
 	r.Get("/logout", s.logoutPage)
 	r.With(s.sameOrigin).Post("/logout", s.logout)
-	r.Post("/backchannel-logout", s.backchannelLogout)
+	r.With(s.backchannelLimit).Post("/backchannel-logout", s.backchannelLogout)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Handle(assets.Prefix+"*", assets.Handler())
+	r.Get(assets.Prefix+"*", assets.Handler().ServeHTTP)
 	return r
 }

@@ -7,15 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
 	"github.com/gorilla/securecookie"
 
 	"github.com/loginapp/login/internal/auth"
+	"github.com/loginapp/login/internal/clientip"
 	"github.com/loginapp/login/internal/session"
 )
 
@@ -29,6 +31,9 @@ type Config struct {
 	// LoginRate is how many /login and /callback requests one client (IP
 	// address) may make per minute; 0 means the default, 60.
 	LoginRate int
+	// Proxies are the reverse proxies whose forwarding headers name the
+	// client; the zero value trusts none.
+	Proxies clientip.Trusted
 	// AccessLog, when set, receives the access lines directly, formatted as
 	// slog's text handler would, at AccessLevel and above; otherwise they go
 	// through the logger.
@@ -48,11 +53,20 @@ type Server struct {
 	sessions   *session.Store
 	attempts   *securecookie.SecureCookie
 	secure     bool
-	handler    http.Handler
+	mux        *chi.Mux
 	csp        cspCache
 	loginLimit func(http.Handler) http.Handler
-	sameOrigin func(http.Handler) http.Handler
+	// backchannelLimit bounds what one client can make the back-channel
+	// logout endpoint verify and log.
+	backchannelLimit func(http.Handler) http.Handler
+	sameOrigin       func(http.Handler) http.Handler
 }
+
+// backchannelRate is how many back-channel logout requests one client
+// address may send per minute. A provider sends one per ended session, from
+// a few addresses; the bound is for a flood of forged tokens (each costs a
+// signature check and a log line), so it is generous.
+const backchannelRate = 600
 
 // attemptTTL is how long a login attempt may take at the provider.
 const attemptTTL = 10 * time.Minute
@@ -80,28 +94,30 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 	if cfg.AccessLog != nil {
 		s.access = newAccessLine(cfg.AccessLog, cfg.AccessLevel)
 	}
-	s.loginLimit = httprate.LimitBy(cfg.LoginRate, time.Minute, clientIP, httprate.WithLimitHandler(s.tooManyRequests))
+	s.loginLimit = httprate.LimitBy(cfg.LoginRate, time.Minute, s.rateKey, httprate.WithLimitHandler(s.tooManyRequests))
+	s.backchannelLimit = httprate.LimitBy(backchannelRate, time.Minute, s.rateKey, httprate.WithLimitHandler(s.backchannelTooMany))
 	cop := http.NewCrossOriginProtection()
 	if err := cop.AddTrustedOrigin(cfg.BaseURL); err != nil {
 		return nil, fmt.Errorf("trust %s: %w", cfg.BaseURL, err)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 	s.sameOrigin = cop.Handler
-	s.handler = s.routes()
+	s.mux = s.routes()
 	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// clientIP keys the rate limits: the peer's address (an IPv6 client by its
-// /64).
-func clientIP(r *http.Request) (string, error) {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	return httprate.CanonicalizeIP(ip), nil
+// clientAddr is the request's client: the peer, or behind a trusted proxy
+// the address it forwarded for (see clientip). The rate limits, the logs and
+// the sessions' "signed in from" all use this one derivation.
+func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.cfg.Proxies.Addr(r) }
+
+// rateKey keys the rate limits by client address, an IPv6 client by its
+// /64.
+func (s *Server) rateKey(r *http.Request) (string, error) {
+	return httprate.CanonicalizeIP(s.clientAddr(r).String()), nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -110,19 +126,23 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz is 200 when the provider's metadata is loaded and the session store
-// answers, else 503 with the reason.
+// answers, else 503 naming the dependency that is not ready. The reason
+// (internal addresses, error text) goes to the log only, with the request
+// id: the probe's answer may be public.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.rp.Ready(); err != nil {
+		s.log.Warn("not ready: provider", "request_id", requestID(w), "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready: " + err.Error() + "\n"))
+		w.Write([]byte("not ready: identity provider\n"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.sessions.Backend().Ping(ctx); err != nil {
+		s.log.Warn("not ready: session store", "request_id", requestID(w), "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready: session store: " + err.Error() + "\n"))
+		w.Write([]byte("not ready: session store\n"))
 		return
 	}
 	w.Write([]byte("ready\n"))

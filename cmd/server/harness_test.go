@@ -39,6 +39,15 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// environ turns a map into os.Environ's form.
+func environ(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 // testApp is one running server.
 type testApp struct {
 	URL    string
@@ -63,10 +72,9 @@ func startApp(t *testing.T, env map[string]string, args ...string) *testApp {
 	for k, v := range env {
 		full[k] = v
 	}
-	getenv := func(k string) string { return full[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	app := &testApp{Stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), DevUsers: map[string]string{}}
-	go func() { app.done <- run(ctx, args, getenv, io.Discard, app.Stderr) }()
+	go func() { app.done <- run(ctx, args, environ(full), io.Discard, app.Stderr) }()
 	t.Cleanup(app.stop)
 
 	deadline := time.Now().Add(20 * time.Second)

@@ -28,13 +28,14 @@ import (
 // run is the whole program: it reads the configuration, starts the dev
 // provider when there is no issuer, opens the session store, serves until
 // ctx ends, and shuts down gracefully. Errors about settings are
-// *config.Error (exit status 2).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// *config.Error (exit status 2). environ is the process environment in
+// os.Environ's KEY=VALUE form.
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	dotenv, err := godotenv.Read(".env")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &config.Error{Setting: ".env", Problem: err.Error()}
 	}
-	cfg, err := config.Load(args, getenv, dotenv)
+	cfg, err := config.Load(args, environ, dotenv)
 	if err != nil {
 		return err
 	}
@@ -44,6 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer lw.Close()
 	stderr = lw
 	log := newLogger(stderr, cfg.LogLevel)
+	for _, w := range cfg.Warnings {
+		log.Warn(w.String())
+	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -104,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.SessionSecret,
 		LoginRate:   cfg.LoginRate,
+		Proxies:     cfg.TrustedProxies,
 		AccessLog:   stderr,
 		AccessLevel: logLevel(cfg.LogLevel),
 	}, log, rp, store)

@@ -578,10 +578,8 @@ func TestSessRedisDownAtStart(t *testing.T) {
 // start-up naming the setting, without echoing a password.
 func TestSessBadStoreURL(t *testing.T) {
 	for _, store := range []string{"redis://:s3cret@127.0.0.1:6379/notanumber", "redis://127.0.0.1:6379/0?bogus=1", "http://127.0.0.1:6379"} {
-		getenv := func(k string) string {
-			return map[string]string{"SESSION_STORE": store, "LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()}[k]
-		}
-		err := run(context.Background(), nil, getenv, io.Discard, io.Discard)
+		env := environ(map[string]string{"SESSION_STORE": store, "LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()})
+		err := run(context.Background(), nil, env, io.Discard, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), "SESSION_STORE: ") {
 			t.Errorf("SESSION_STORE=%s: err = %v, want a SESSION_STORE error", store, err)
 		}

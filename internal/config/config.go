@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loginapp/login/internal/clientip"
 )
 
 // Config is the validated configuration of one server process.
@@ -72,6 +74,13 @@ type Config struct {
 	// JWKSRefetchInterval is the least time between two fetches of the
 	// provider's keys caused by a token with an unknown key id.
 	JWKSRefetchInterval time.Duration
+	// TrustedProxies are the reverse proxies whose forwarding headers give
+	// the client address; none by default.
+	TrustedProxies clientip.Trusted
+	// Warnings are the environment and .env variables that look like
+	// settings but are not, each with the closest real one, for the caller
+	// to print at start.
+	Warnings []Unknown
 }
 
 // Secure reports whether the app is served over https, which decides the
@@ -111,11 +120,11 @@ var settings = []setting{
 	{name: "OIDC_CLIENT_ID", aliases: []string{"AUTH0_CLIENT_ID"}, usage: "client id"},
 	{name: "OIDC_CLIENT_SECRET", aliases: []string{"AUTH0_CLIENT_SECRET"}, usage: "client secret"},
 	{name: "OIDC_SCOPES", usage: "space separated scopes (default \"openid profile email\")"},
-	{name: "APP_BASE_URL", usage: "public URL of the app (default http://localhost:3000)"},
+	{name: "APP_BASE_URL", aliases: []string{"AUTH0_BASE_URL"}, usage: "public URL of the app (default http://localhost:3000)"},
 	{name: "OIDC_REDIRECT_URL", aliases: []string{"AUTH0_CALLBACK_URL"}, usage: "callback URL registered at the provider (default APP_BASE_URL/callback)"},
 	{name: "LISTEN_ADDR", usage: "address to listen on (default localhost:3000)"},
-	{name: "PORT", usage: "port to listen on, on all interfaces, when LISTEN_ADDR is unset"},
-	{name: "SESSION_SECRET", usage: "at least 32 bytes; signs and encrypts cookies (required unless in dev mode)"},
+	{name: "PORT", usage: "port to listen on when LISTEN_ADDR is unset: on all interfaces, or on loopback in dev mode"},
+	{name: "SESSION_SECRET", aliases: []string{"AUTH0_SECRET"}, usage: "at least 32 bytes; signs and encrypts cookies (required unless in dev mode)"},
 	{name: "SESSION_STORE", usage: "empty for the embedded store, or redis://..."},
 	{name: "DATA_DIR", usage: "directory of the embedded session store (default ./data)"},
 	{name: "SESSION_IDLE_TIMEOUT", usage: "end sessions unused for this long (default 30m)"},
@@ -123,6 +132,7 @@ var settings = []setting{
 	{name: "DEV_ALLOW_REMOTE", usage: "true lets dev mode listen on a non-loopback address"},
 	{name: "DEV_TOKEN_LIFETIME", usage: "dev mode only: lifetime of the dev provider's access and ID tokens, at least 2s (default 1h)"},
 	{name: "LOGIN_RATE_LIMIT", usage: "login and callback requests per minute per client address (default 60)"},
+	{name: "TRUSTED_PROXIES", usage: "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For / Forwarded give the client address (default none)"},
 	{name: "OIDC_HTTP_TIMEOUT", usage: "time limit of each call to the provider (default 10s)"},
 	{name: "OIDC_JWKS_REFETCH_INTERVAL", usage: "least time between fetches of the provider's keys for an unknown key id (default 10s)"},
 	{name: "LOG_LEVEL", usage: "debug, info, warn or error (default info)"},
@@ -147,12 +157,19 @@ func Usage(w io.Writer) {
 var ErrHelp = flag.ErrHelp
 
 // Load builds the configuration from command-line args (without the program
-// name), the process environment through getenv, and the key-value pairs of a
-// .env file (nil when there is none). Flags win over the environment, which
-// wins over .env. For each setting the primary name wins over its alias at the
-// same level; an alias at a higher level still wins over a primary name at a
-// lower one.
-func Load(args []string, getenv func(string) string, dotenv map[string]string) (*Config, error) {
+// name), the process environment (os.Environ's KEY=VALUE form), and the
+// key-value pairs of a .env file (nil when there is none). Flags win over the
+// environment, which wins over .env. For each setting the primary name wins
+// over its alias at the same level; an alias at a higher level still wins
+// over a primary name at a lower one.
+func Load(args []string, environ []string, dotenv map[string]string) (*Config, error) {
+	envVals := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			envVals[k] = v
+		}
+	}
+	getenv := func(k string) string { return envVals[k] }
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	flagVals := make(map[string]*string, len(settings))
@@ -231,19 +248,20 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 		c.DevMode = true
 	}
 
-	var clientIDName string
+	c.Warnings = unknownSettings(envVals, dotenv)
+	var clientIDName, clientSecretName string
 	c.ClientID, clientIDName = lookup("OIDC_CLIENT_ID")
-	c.ClientSecret = get("OIDC_CLIENT_SECRET")
+	c.ClientSecret, clientSecretName = lookup("OIDC_CLIENT_SECRET")
 	if c.DevMode {
-		if c.ClientID != "" {
-			return nil, bad("OIDC_ISSUER_URL", "missing, but %s is set: set OIDC_ISSUER_URL or AUTH0_DOMAIN too, or unset %s to use dev mode", clientIDName, clientIDName)
+		// Dev mode offers demo users with published passwords: it must never
+		// start where a real provider was meant.
+		for _, n := range []struct{ value, name string }{{c.ClientID, clientIDName}, {c.ClientSecret, clientSecretName}} {
+			if n.value != "" {
+				return nil, bad("OIDC_ISSUER_URL", "missing, but %s is set: set OIDC_ISSUER_URL or AUTH0_DOMAIN too, or unset %s to use dev mode", n.name, n.name)
+			}
 		}
-	} else {
-		if c.ClientID == "" {
-			return nil, bad("OIDC_CLIENT_ID", "missing (or AUTH0_CLIENT_ID); the client id registered at the provider is required")
-		}
-		if c.ClientSecret == "" {
-			return nil, bad("OIDC_CLIENT_SECRET", "missing (or AUTH0_CLIENT_SECRET); this is a confidential client")
+		if u := misspeltIssuer(c.Warnings); u != nil {
+			return nil, bad(u.Name, "not a setting (did you mean %s?); without OIDC_ISSUER_URL or AUTH0_DOMAIN the server would start in dev mode with demo users, so it refuses to", u.Closest)
 		}
 	}
 
@@ -273,6 +291,9 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 		return nil, bad(baseName, "%v", err)
 	}
 	c.BaseURL = b
+	if c.DevMode && !isLoopbackHTTP(b) {
+		return nil, bad(baseName, "%q is not an http loopback URL; dev mode (no OIDC_ISSUER_URL or AUTH0_DOMAIN) has demo users with published passwords and serves only http://localhost: configure a provider to serve %s", b, b)
+	}
 
 	redirect, redirectName := lookup("OIDC_REDIRECT_URL")
 	if redirect != "" {
@@ -286,13 +307,27 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 		c.RedirectURL = redirect
 	}
 
+	allowRemote, allowName := lookup("DEV_ALLOW_REMOTE")
+	if allowRemote != "" {
+		v, err := strconv.ParseBool(allowRemote)
+		if err != nil {
+			return nil, bad(allowName, "%q is not true or false", allowRemote)
+		}
+		c.DevAllowRemote = v
+	}
+
 	listen, listenName := lookup("LISTEN_ADDR")
 	if listen == "" {
 		if port, portName := lookup("PORT"); port != "" {
 			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 				return nil, bad(portName, "%q is not a port number", port)
 			}
+			// Platforms that set PORT expect every interface; dev mode
+			// stays on loopback unless told otherwise.
 			listen, listenName = ":"+port, portName
+			if c.DevMode && !c.DevAllowRemote {
+				listen = "localhost:" + port
+			}
 		} else {
 			listen = "localhost:3000"
 		}
@@ -305,15 +340,6 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 		return nil, bad(listenName, "%q has no valid port", listen)
 	}
 	c.ListenAddr = listen
-
-	allowRemote, allowName := lookup("DEV_ALLOW_REMOTE")
-	if allowRemote != "" {
-		v, err := strconv.ParseBool(allowRemote)
-		if err != nil {
-			return nil, bad(allowName, "%q is not true or false", allowRemote)
-		}
-		c.DevAllowRemote = v
-	}
 	if c.DevMode && !c.DevAllowRemote && !isLoopbackHost(host) {
 		return nil, bad(listenName, "%q is not a loopback address; dev mode (no OIDC_ISSUER_URL) only listens on loopback unless DEV_ALLOW_REMOTE=true", listen)
 	}
@@ -332,8 +358,25 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 
 	// Sessions.
 	ss, ssName := lookup("SESSION_SECRET")
-	if ss == "" && !c.DevMode {
-		return nil, bad("SESSION_SECRET", "missing; it must be at least 32 bytes (for example: openssl rand -base64 48)")
+	if !c.DevMode {
+		// Every missing required setting in one line, not one per start.
+		var missing []string
+		var why []string
+		if c.ClientID == "" {
+			missing = append(missing, "OIDC_CLIENT_ID")
+			why = append(why, "OIDC_CLIENT_ID (or AUTH0_CLIENT_ID) is the client id registered at the provider")
+		}
+		if c.ClientSecret == "" {
+			missing = append(missing, "OIDC_CLIENT_SECRET")
+			why = append(why, "OIDC_CLIENT_SECRET (or AUTH0_CLIENT_SECRET) authenticates this confidential client")
+		}
+		if ss == "" {
+			missing = append(missing, "SESSION_SECRET")
+			why = append(why, "SESSION_SECRET (or AUTH0_SECRET) must be at least 32 bytes, for example: openssl rand -base64 48")
+		}
+		if len(missing) > 0 {
+			return nil, bad(strings.Join(missing, ", "), "missing: %s", strings.Join(why, "; "))
+		}
 	}
 	if ss != "" && len(ss) < 32 {
 		return nil, bad(ssName, "too short (%d bytes); it must be at least 32 bytes", len(ss))
@@ -361,6 +404,14 @@ func Load(args []string, getenv func(string) string, dotenv map[string]string) (
 	}
 	if c.IdleTimeout > c.AbsoluteTimeout {
 		return nil, bad("SESSION_IDLE_TIMEOUT", "%v is longer than SESSION_ABSOLUTE_TIMEOUT %v", c.IdleTimeout, c.AbsoluteTimeout)
+	}
+
+	if v, n := lookup("TRUSTED_PROXIES"); v != "" {
+		t, err := clientip.Parse(v)
+		if err != nil {
+			return nil, bad(n, "%v", err)
+		}
+		c.TrustedProxies = t
 	}
 
 	c.LoginRate = 60
@@ -457,6 +508,12 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Hostname()
+}
+
+// isLoopbackHTTP reports whether base is an http URL on a loopback host.
+func isLoopbackHTTP(base string) bool {
+	u, err := url.Parse(base)
+	return err == nil && u.Scheme == "http" && isLoopbackHost(u.Hostname())
 }
 
 func isLoopbackHost(h string) bool {

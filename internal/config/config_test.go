@@ -7,7 +7,14 @@ import (
 	"time"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// env is an environment in os.Environ's form.
+func env(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
 
 const secret = "0123456789abcdef0123456789abcdef"
 
@@ -92,6 +99,7 @@ func TestLoadErrors(t *testing.T) {
 		{"issuer contradicts domain", nil, full(map[string]string{"AUTH0_DOMAIN": "other.auth0.com"}), "OIDC_ISSUER_URL"},
 		{"missing client id", nil, full(map[string]string{"OIDC_CLIENT_ID": ""}), "OIDC_CLIENT_ID"},
 		{"missing client secret", nil, full(map[string]string{"OIDC_CLIENT_SECRET": ""}), "OIDC_CLIENT_SECRET"},
+		{"every missing setting at once", nil, map[string]string{"AUTH0_DOMAIN": "t.auth0.com"}, "OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, SESSION_SECRET"},
 		{"client id without issuer", nil, map[string]string{"AUTH0_CLIENT_ID": "id"}, "OIDC_ISSUER_URL"},
 		{"missing session secret", nil, full(map[string]string{"SESSION_SECRET": ""}), "SESSION_SECRET"},
 		{"short session secret", nil, full(map[string]string{"SESSION_SECRET": "short"}), "SESSION_SECRET"},
@@ -105,7 +113,16 @@ func TestLoadErrors(t *testing.T) {
 		{"session store not redis", nil, full(map[string]string{"SESSION_STORE": "memcached://x"}), "SESSION_STORE"},
 		{"idle timeout garbage", nil, full(map[string]string{"SESSION_IDLE_TIMEOUT": "soon"}), "SESSION_IDLE_TIMEOUT"},
 		{"idle longer than absolute", nil, full(map[string]string{"SESSION_IDLE_TIMEOUT": "2h", "SESSION_ABSOLUTE_TIMEOUT": "1h"}), "SESSION_IDLE_TIMEOUT"},
-		{"dev mode on all interfaces", nil, map[string]string{"PORT": "8080"}, "PORT"},
+		{"dev mode with a client secret", nil, map[string]string{"OIDC_CLIENT_SECRET": "s"}, "OIDC_ISSUER_URL"},
+		{"dev mode with an https base URL", nil, map[string]string{"APP_BASE_URL": "https://app.example.com"}, "APP_BASE_URL"},
+		{"dev mode with a public base URL", nil, map[string]string{"APP_BASE_URL": "http://app.example.com"}, "APP_BASE_URL"},
+		{"dev mode with a public base URL by alias", nil, map[string]string{"AUTH0_BASE_URL": "https://app.example.com"}, "AUTH0_BASE_URL"},
+		{"misspelt issuer is not dev mode", nil, map[string]string{"OIDC_ISSUER_ULR": "https://idp.example.com/"}, "OIDC_ISSUER_ULR"},
+		{"misspelt domain is not dev mode", nil, map[string]string{"AUTH0_DOMIAN": "t.auth0.com"}, "AUTH0_DOMIAN"},
+		{"older quickstart issuer name is not dev mode", nil, map[string]string{"AUTH0_ISSUER_BASE_URL": "https://t.auth0.com"}, "AUTH0_ISSUER_BASE_URL"},
+		{"trusted proxies garbage", nil, full(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}), "TRUSTED_PROXIES"},
+		{"trusted proxies bad prefix", nil, full(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/40"}), "TRUSTED_PROXIES"},
+		{"short session secret by alias", nil, full(map[string]string{"SESSION_SECRET": "", "AUTH0_SECRET": "short"}), "AUTH0_SECRET"},
 		{"dev mode on a public address", nil, map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, "LISTEN_ADDR"},
 		{"log level", nil, full(map[string]string{"LOG_LEVEL": "loud"}), "LOG_LEVEL"},
 		{"rate limit", nil, full(map[string]string{"LOGIN_RATE_LIMIT": "-1"}), "LOGIN_RATE_LIMIT"},
@@ -184,5 +201,82 @@ func TestPortAlone(t *testing.T) {
 func TestHelp(t *testing.T) {
 	if _, err := Load([]string{"-h"}, env(nil), nil); !errors.Is(err, ErrHelp) {
 		t.Errorf("Load(-h) = %v, want ErrHelp", err)
+	}
+}
+
+func TestDevModePort(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"PORT": "3100"}, "localhost:3100"},
+		{map[string]string{"PORT": "3100", "DEV_ALLOW_REMOTE": "true"}, ":3100"},
+		{map[string]string{"PORT": "3100", "LISTEN_ADDR": "127.0.0.1:4000"}, "127.0.0.1:4000"},
+	}
+	for _, tt := range tests {
+		c, err := Load(nil, env(tt.env), nil)
+		if err != nil {
+			t.Errorf("Load(%v) = %v", tt.env, err)
+			continue
+		}
+		if !c.DevMode || c.ListenAddr != tt.want {
+			t.Errorf("Load(%v): dev=%v ListenAddr=%q, want dev mode on %q", tt.env, c.DevMode, c.ListenAddr, tt.want)
+		}
+	}
+}
+
+// TestAuth0QuickstartAliases: the names Auth0's current quickstarts write
+// into .env work unchanged.
+func TestAuth0QuickstartAliases(t *testing.T) {
+	dotenv := map[string]string{
+		"AUTH0_DOMAIN": "t.us.auth0.com", "AUTH0_CLIENT_ID": "id", "AUTH0_CLIENT_SECRET": "s",
+		"AUTH0_SECRET": secret, "AUTH0_BASE_URL": "https://app.example.com",
+	}
+	c, err := Load(nil, nil, dotenv)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if string(c.SessionSecret) != secret || c.BaseURL != "https://app.example.com" {
+		t.Errorf("SessionSecret from AUTH0_SECRET = %v, BaseURL from AUTH0_BASE_URL = %q", string(c.SessionSecret) == secret, c.BaseURL)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings for a quickstart .env: %v", c.Warnings)
+	}
+}
+
+func TestUnknownSettingsWarned(t *testing.T) {
+	environ := map[string]string{"AUTH0_CLIENT_SECRT": "x", "SESSION_IDLE_TIMOUT": "5m", "HOME": "/root", "LOGIN_RATE": "5", "OIDC_ISSUER_URL": "https://idp.example.com/", "OIDC_CLIENT_ID": "id", "OIDC_CLIENT_SECRET": "s", "SESSION_SECRET": secret}
+	dotenv := map[string]string{"APP_BASEURL": "https://app.example.com", "DEV_ALOW_REMOTE": "true"}
+	c, err := Load(nil, env(environ), dotenv)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{
+		"APP_BASEURL (in the .env) is not a setting; did you mean APP_BASE_URL?",
+		"AUTH0_CLIENT_SECRT (in the environment) is not a setting; did you mean AUTH0_CLIENT_SECRET?",
+		"DEV_ALOW_REMOTE (in the .env) is not a setting; did you mean DEV_ALLOW_REMOTE?",
+		"LOGIN_RATE (in the environment) is not a setting; did you mean LOGIN_RATE_LIMIT?",
+		"SESSION_IDLE_TIMOUT (in the environment) is not a setting; did you mean SESSION_IDLE_TIMEOUT?",
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, w.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TrustedProxies.String(); got != "10.0.0.0/8,192.0.2.7/32" {
+		t.Errorf("TrustedProxies = %q", got)
+	}
+	c, _ = Load(nil, nil, nil)
+	if !c.TrustedProxies.Empty() {
+		t.Errorf("default TrustedProxies = %q, want none", c.TrustedProxies)
 	}
 }
