@@ -62,10 +62,18 @@ func newTestStore(t testing.TB, log *slog.Logger) *session.Store {
 
 func newFixtureTB(t testing.TB, log *slog.Logger) *fixture {
 	t.Helper()
+	return newFixtureWith(t, log, func(*Config) {})
+}
+
+// newFixtureWith is a fixture whose handler configuration edit changes.
+func newFixtureWith(t testing.TB, log *slog.Logger, edit func(*Config)) *fixture {
+	t.Helper()
 	store := newTestStore(t, log)
 	issuer := deadIssuer(t)
 	rp := auth.New(auth.Config{Issuer: issuer, ClientID: "c", ClientSecret: "s", RedirectURL: "http://app.test/callback", PostLogoutURL: "http://app.test/", Scopes: []string{"openid"}})
-	srv, err := NewServer(Config{BaseURL: "http://app.test", Secret: []byte(testSecret), AccessLog: io.Discard}, log, rp, store)
+	cfg := Config{BaseURL: "http://app.test", Secret: []byte(testSecret), AccessLog: io.Discard}
+	edit(&cfg)
+	srv, err := NewServer(cfg, log, rp, store)
 	if err != nil {
 		t.Fatal(err)
 	}

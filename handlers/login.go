@@ -92,10 +92,20 @@ func (s *Server) dropOldAttempts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sort.Slice(attempts, func(i, j int) bool { return attempts[i].created.Before(attempts[j].created) })
-	for _, a := range attempts[:len(attempts)-maxAttempts+1] {
+	drop := attempts[:len(attempts)-maxAttempts+1]
+	// A request can carry thousands of junk cookies with our prefix; the
+	// answer expires a bounded number of them (the unreadable and oldest
+	// first), not one Set-Cookie line per cookie it was sent.
+	if len(drop) > maxClearedAttempts {
+		drop = drop[:maxClearedAttempts]
+	}
+	for _, a := range drop {
 		s.clearCookie(w, a.name)
 	}
 }
+
+// maxClearedAttempts bounds the attempt cookies one response expires.
+const maxClearedAttempts = 2 * maxAttempts
 
 func (s *Server) decodeAttempt(c *http.Cookie) (auth.Attempt, error) {
 	var a auth.Attempt
