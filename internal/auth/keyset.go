@@ -9,24 +9,58 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// MinRefetchInterval bounds how often, by default, the provider's JWKS is
-// fetched again because a token names a key we do not have. go-oidc's
+// MinRefetchInterval is, by default, the interval over which refetches of
+// the provider's JWKS caused by unknown key ids are budgeted. go-oidc's
 // RemoteKeySet fetches on every unknown kid, so a flood of forged tokens
-// would become a flood against the provider; this key set fetches at most
-// once per interval and otherwise fails the token. The price: a token signed
-// with a key the provider published less than an interval after our last
-// fetch fails until the interval has passed.
+// would become a flood against the provider; this key set allows a burst of
+// refetchBurst and then one per interval, per source of tokens (see
+// keySource), and otherwise fails the token without a fetch.
 const MinRefetchInterval = 10 * time.Second
+
+// refetchBurst is how many refetches a source may make at once before the
+// interval paces it: a rotation right after a fetch (even a second later)
+// is still seen at once.
+const refetchBurst = 2
+
+// keySource says where a token to verify came from. A token from the
+// provider's token endpoint, fetched by us over TLS, can not be forged by a
+// third party; a logout token is POSTed by anyone. Each source has its own
+// refetch budget, so that a storm of forged logout tokens can never keep a
+// login after a real key rotation from seeing the new key.
+type keySource int
+
+const (
+	sourceTokenEndpoint keySource = iota
+	sourceUnsolicited
+	numSources
+)
+
+type keySourceKey struct{}
+
+// withKeySource marks ctx with the source of the token to verify.
+func withKeySource(ctx context.Context, s keySource) context.Context {
+	return context.WithValue(ctx, keySourceKey{}, s)
+}
+
+func sourceOf(ctx context.Context) keySource {
+	if s, ok := ctx.Value(keySourceKey{}).(keySource); ok {
+		return s
+	}
+	return sourceTokenEndpoint
+}
 
 // keySet is an oidc.KeySet that caches the provider's keys, skips keys it
 // can not parse (so that one new key type at the provider breaks nothing),
-// and caps refetches.
+// and budgets refetches. Verifications read the keys without a lock, so
+// none waits behind a slow fetch unless it needs that fetch; concurrent
+// misses share one fetch.
 type keySet struct {
 	client   *http.Client
 	url      string
@@ -34,10 +68,42 @@ type keySet struct {
 	now      func() time.Time
 	interval time.Duration
 
-	mu        sync.Mutex
-	keys      []jose.JSONWebKey
+	keys atomic.Pointer[[]jose.JSONWebKey]
+
+	mu        sync.Mutex // guards what follows; never held during a fetch
+	inflight  *keyFetch
 	lastFetch time.Time
+	budgets   [numSources]refetchBudget
 	fetches   int
+}
+
+// keyFetch is one fetch of the JWKS that several verifications may wait for.
+type keyFetch struct {
+	done chan struct{}
+	keys []jose.JSONWebKey
+	err  error
+}
+
+// refetchBudget is a token bucket: refetchBurst tokens, one more each
+// interval.
+type refetchBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+func (b *refetchBudget) take(now time.Time, interval time.Duration) bool {
+	if b.at.IsZero() {
+		b.tokens, b.at = refetchBurst, now
+	}
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(refetchBurst, b.tokens+float64(elapsed)/float64(interval))
+		b.at = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 func newKeySet(client *http.Client, jwksURL string, log *slog.Logger, now func() time.Time, interval time.Duration) *keySet {
@@ -67,25 +133,33 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	kid := jws.Signatures[0].Header.KeyID
 
-	keys, fresh, err := k.cached(ctx, false)
+	keys := k.keys.Load()
+	if keys == nil {
+		if err := k.firstFetch(ctx); err != nil {
+			noteKeyFailure(ctx, err)
+			return nil, err
+		}
+		keys = k.keys.Load()
+	}
+	if payload, ok := verifyWith(jws, *keys, kid); ok {
+		return payload, nil
+	}
+	// Unknown key: perhaps the provider rotated. Keys another request
+	// fetched meanwhile first; then a fetch of our own, within budget.
+	if cur := k.keys.Load(); cur != keys {
+		if payload, ok := verifyWith(jws, *cur, kid); ok {
+			return payload, nil
+		}
+	}
+	fetched, err := k.refetch(ctx, sourceOf(ctx))
 	if err != nil {
 		noteKeyFailure(ctx, err)
 		return nil, err
 	}
-	if payload, ok := verifyWith(jws, keys, kid); ok {
-		return payload, nil
-	}
-	if fresh {
-		return nil, errors.New("failed to verify signature")
-	}
-	// Unknown key: perhaps the provider rotated. Fetch again, within limits.
-	keys, _, err = k.cached(ctx, true)
-	if err != nil {
-		noteKeyFailure(ctx, err)
-		return nil, err
-	}
-	if payload, ok := verifyWith(jws, keys, kid); ok {
-		return payload, nil
+	if fetched != nil {
+		if payload, ok := verifyWith(jws, fetched, kid); ok {
+			return payload, nil
+		}
 	}
 	return nil, errors.New("failed to verify signature")
 }
@@ -109,29 +183,66 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return nil, false
 }
 
-// cached returns the keys, fetching them when there are none yet or, with
-// refetch, when the last fetch is older than the refetch interval. fresh says
-// whether this call fetched.
-func (k *keySet) cached(ctx context.Context, refetch bool) ([]jose.JSONWebKey, bool, error) {
+// firstFetch loads the keys when there are none yet: at most one attempt a
+// second while the provider does not answer.
+func (k *keySet) firstFetch(ctx context.Context) error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys != nil && !refetch {
-		return k.keys, false, nil
+	if k.inflight == nil && !k.lastFetch.IsZero() && k.now().Sub(k.lastFetch) < time.Second {
+		k.mu.Unlock()
+		return errors.New("signing keys unavailable")
 	}
-	if k.keys != nil && k.now().Sub(k.lastFetch) < k.interval {
-		return k.keys, false, nil
+	f := k.startLocked()
+	k.mu.Unlock()
+	_, err := k.wait(ctx, f)
+	return err
+}
+
+// refetch fetches the keys again for a token with an unknown key: it joins
+// a fetch already under way, or starts one if source has budget left. It
+// returns nil keys and no error when the budget is spent.
+func (k *keySet) refetch(ctx context.Context, source keySource) ([]jose.JSONWebKey, error) {
+	k.mu.Lock()
+	f := k.inflight
+	if f == nil {
+		if !k.budgets[source].take(k.now(), k.interval) {
+			k.mu.Unlock()
+			return nil, nil
+		}
+		f = k.startLocked()
 	}
-	if k.keys == nil && !k.lastFetch.IsZero() && k.now().Sub(k.lastFetch) < time.Second {
-		return nil, false, errors.New("signing keys unavailable")
-	}
+	k.mu.Unlock()
+	return k.wait(ctx, f)
+}
+
+// startLocked starts a fetch in the background; k.mu is held. The fetch
+// does not belong to the request that started it: one that goes away must
+// not fail the others waiting for it. The HTTP client's timeout bounds it.
+func (k *keySet) startLocked() *keyFetch {
+	f := &keyFetch{done: make(chan struct{})}
+	k.inflight = f
 	k.lastFetch = k.now()
 	k.fetches++
-	keys, err := k.fetch(ctx)
-	if err != nil {
-		return k.keys, false, err
+	go func() {
+		keys, err := k.fetch(context.Background())
+		k.mu.Lock()
+		k.inflight = nil
+		k.mu.Unlock()
+		if err == nil {
+			k.keys.Store(&keys)
+		}
+		f.keys, f.err = keys, err
+		close(f.done)
+	}()
+	return f
+}
+
+func (k *keySet) wait(ctx context.Context, f *keyFetch) ([]jose.JSONWebKey, error) {
+	select {
+	case <-f.done:
+		return f.keys, f.err
+	case <-ctx.Done():
+		return nil, &netErr{fmt.Errorf("waiting for the signing keys: %w", ctx.Err())}
 	}
-	k.keys = keys
-	return keys, true, nil
 }
 
 // Fetches reports how many times the JWKS was fetched.

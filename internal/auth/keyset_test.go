@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -85,57 +86,180 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 // TestKeySetRefetchCap: a flood of tokens with unknown kids, from many
-// goroutines at once, fetches the JWKS at most once per interval.
+// goroutines at once, fetches the JWKS at most refetchBurst times and then
+// once per interval.
 func TestKeySetRefetchCap(t *testing.T) {
-	tk := newTestKeys(t)
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	ks := newKeySet(tk.srv.Client(), tk.srv.URL, slog.New(slog.DiscardHandler), clock.Now, MinRefetchInterval)
-	ctx := context.Background()
+	for _, source := range []keySource{sourceTokenEndpoint, sourceUnsolicited} {
+		tk := newTestKeys(t)
+		clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		ks := newKeySet(tk.srv.Client(), tk.srv.URL, slog.New(slog.DiscardHandler), clock.Now, MinRefetchInterval)
+		ctx := withKeySource(context.Background(), source)
 
-	if _, err := ks.VerifySignature(ctx, sign(t, tk.published, "published")); err != nil {
-		t.Fatalf("genuine token: %v", err)
-	}
-	if got := tk.fetches.Load(); got != 1 {
-		t.Fatalf("fetches after the first token = %d, want 1", got)
-	}
-	forged := sign(t, tk.unpublished, "unknown-kid")
-	flood := func() {
-		var wg sync.WaitGroup
-		for range 50 {
-			wg.Go(func() {
-				if _, err := ks.VerifySignature(ctx, forged); err == nil {
-					t.Error("a token with an unknown kid verified")
-				}
-			})
+		if _, err := ks.VerifySignature(ctx, sign(t, tk.published, "published")); err != nil {
+			t.Fatalf("genuine token: %v", err)
 		}
-		wg.Wait()
-	}
+		if got := tk.fetches.Load(); got != 1 {
+			t.Fatalf("fetches after the first token = %d, want 1", got)
+		}
+		flood := func() {
+			var wg sync.WaitGroup
+			for range 50 {
+				wg.Go(func() {
+					if _, err := ks.VerifySignature(ctx, sign(t, tk.unpublished, "kid-"+randomKid())); err == nil {
+						t.Error("a token with an unknown kid verified")
+					}
+				})
+			}
+			wg.Wait()
+		}
 
-	flood()
-	if got := tk.fetches.Load(); got != 1 {
-		t.Errorf("fetches after a flood within the interval = %d, want 1", got)
+		flood()
+		flood()
+		if got := tk.fetches.Load(); got > 1+refetchBurst {
+			t.Errorf("source %d: fetches after two floods within the interval = %d, want at most %d", source, got, 1+refetchBurst)
+		}
+		before := tk.fetches.Load()
+		clock.Add(MinRefetchInterval - time.Second)
+		flood()
+		if got := tk.fetches.Load(); got != before {
+			t.Errorf("source %d: fetches just before the interval ends = %d, want %d", source, got, before)
+		}
+		clock.Add(time.Second)
+		flood()
+		if got := tk.fetches.Load(); got != before+1 {
+			t.Errorf("source %d: fetches after one interval = %d, want %d (one refetch)", source, got, before+1)
+		}
+		// The genuine key still works from the cache, with no fetch.
+		if _, err := ks.VerifySignature(ctx, sign(t, tk.published, "published")); err != nil {
+			t.Errorf("genuine token after the flood: %v", err)
+		}
+		if got := tk.fetches.Load(); got != before+1 {
+			t.Errorf("a known kid caused a fetch: %d", got)
+		}
 	}
-	clock.Add(MinRefetchInterval - time.Second)
-	flood()
-	if got := tk.fetches.Load(); got != 1 {
-		t.Errorf("fetches just before the interval ends = %d, want 1", got)
+}
+
+func randomKid() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// rotatingKeys is a JWKS server whose key the test can replace, with an
+// optional delay on each fetch.
+type rotatingKeys struct {
+	mu      sync.Mutex
+	key     *rsa.PrivateKey
+	kid     string
+	delay   time.Duration
+	srv     *httptest.Server
+	fetches atomic.Int32
+}
+
+func newRotatingKeys(t *testing.T) *rotatingKeys {
+	t.Helper()
+	rk := &rotatingKeys{}
+	rk.rotate(t)
+	rk.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rk.fetches.Add(1)
+		rk.mu.Lock()
+		pub, _ := jose.JSONWebKey{Key: &rk.key.PublicKey, KeyID: rk.kid, Algorithm: "RS256", Use: "sig"}.MarshalJSON()
+		delay := rk.delay
+		rk.mu.Unlock()
+		time.Sleep(delay)
+		json.NewEncoder(w).Encode(map[string]any{"keys": []json.RawMessage{pub}})
+	}))
+	t.Cleanup(rk.srv.Close)
+	return rk
+}
+
+// rotate replaces the published key; the old one is gone from the JWKS.
+func (rk *rotatingKeys) rotate(t *testing.T) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
 	}
-	clock.Add(time.Second)
-	flood()
-	if got := tk.fetches.Load(); got != 2 {
-		t.Errorf("fetches after one interval = %d, want 2 (one refetch)", got)
+	rk.mu.Lock()
+	rk.key, rk.kid = key, "k-"+randomKid()
+	rk.mu.Unlock()
+}
+
+func (rk *rotatingKeys) token(t *testing.T) string {
+	rk.mu.Lock()
+	key, kid := rk.key, rk.kid
+	rk.mu.Unlock()
+	return sign(t, key, kid)
+}
+
+// TestKeySetRotationRightAfterAFetch: rp-key-rotation-op-sign-key one
+// second after the last fetch: the next token from the provider verifies,
+// even while forged logout tokens have spent their own budget.
+func TestKeySetRotationRightAfterAFetch(t *testing.T) {
+	rk := newRotatingKeys(t)
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	ks := newKeySet(rk.srv.Client(), rk.srv.URL, slog.New(slog.DiscardHandler), clock.Now, MinRefetchInterval)
+	login := withKeySource(context.Background(), sourceTokenEndpoint)
+	logout := withKeySource(context.Background(), sourceUnsolicited)
+	if _, err := ks.VerifySignature(login, rk.token(t)); err != nil {
+		t.Fatalf("first token: %v", err)
 	}
-	clock.Add(MinRefetchInterval)
-	flood()
-	if got := tk.fetches.Load(); got != 3 {
-		t.Errorf("fetches after two intervals = %d, want 3", got)
+	forger, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for range 20 {
+		ks.VerifySignature(logout, sign(t, forger, "kid-"+randomKid()))
 	}
-	// The genuine key still works from the cache, with no fetch.
-	if _, err := ks.VerifySignature(ctx, sign(t, tk.published, "published")); err != nil {
-		t.Errorf("genuine token after the flood: %v", err)
+	for i := range 3 {
+		clock.Add(time.Second)
+		rk.rotate(t)
+		if _, err := ks.VerifySignature(login, rk.token(t)); err != nil {
+			t.Fatalf("rotation %d, one second after the last fetch: %v", i+1, err)
+		}
+		clock.Add(MinRefetchInterval / 2)
 	}
-	if got := tk.fetches.Load(); got != 3 {
-		t.Errorf("a known kid caused a fetch: %d", got)
+}
+
+// TestKeySetSharedFetch: misses that arrive together share one fetch, and a
+// slow fetch holds up only the verifications that need it.
+func TestKeySetSharedFetch(t *testing.T) {
+	rk := newRotatingKeys(t)
+	ks := newKeySet(rk.srv.Client(), rk.srv.URL, slog.New(slog.DiscardHandler), nil, MinRefetchInterval)
+	ctx := context.Background()
+	old := rk.token(t)
+	if _, err := ks.VerifySignature(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	rk.rotate(t)
+	rk.mu.Lock()
+	rk.delay = 500 * time.Millisecond
+	rk.mu.Unlock()
+	fresh := rk.token(t)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			_, err := ks.VerifySignature(ctx, fresh)
+			errs <- err
+		})
+	}
+	// While the slow fetch runs, a token with a known key is not held up.
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if _, err := ks.VerifySignature(ctx, old); err != nil {
+		t.Errorf("known key during the fetch: %v", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("a known-key verification waited %v for the slow fetch", d)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("token with the new key: %v", err)
+		}
+	}
+	if n := rk.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (the first, and one shared by 20 misses)", n)
 	}
 }
 

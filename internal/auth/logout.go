@@ -41,7 +41,9 @@ func (rp *RP) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, 
 		SkipExpiryCheck:      true, // exp is optional in a logout token; checked below
 		Now:                  rp.now,
 	})
-	ctx, keys := watchKeyFailure(ctx)
+	// Anyone can POST a logout token: its key misses draw on their own
+	// refetch budget.
+	ctx, keys := watchKeyFailure(withKeySource(ctx, sourceUnsolicited))
 	t, err := v.Verify(ctx, raw)
 	if err != nil {
 		if kerr := keys.Err(); kerr != nil {
