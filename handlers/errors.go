@@ -56,6 +56,15 @@ func errorView(err error) (int, components.ErrorView) {
 	if errors.As(err, &se) {
 		return se.status, se.view
 	}
+	var outage *refreshOutage
+	if errors.As(err, &outage) {
+		return http.StatusServiceUnavailable, components.ErrorView{
+			Title:     "We could not renew your sign-in just now",
+			Message:   "Your sign-in needs renewing, and the sign-in service can not be reached at the moment.",
+			Hint:      "You are still signed in and nothing was lost. Please try again in a minute.",
+			ActionURL: "/profile", Action: "Try again",
+		}
+	}
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		switch ae.Kind {

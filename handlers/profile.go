@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/loginapp/login/components"
+	"github.com/loginapp/login/internal/auth"
 	"github.com/loginapp/login/internal/session"
 )
 
@@ -98,6 +99,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 	defer rcancel()
 	r = r.WithContext(rctx)
 	out, err := s.rp.Refresh(rctx, rec.RefreshToken, rec.Subject)
+	if auth.KindOf(err) == auth.KindUnavailable {
+		// An outage is not a refusal: the session and its refresh token
+		// stay as they are, this request answers 503, and a later one
+		// refreshes once the provider is back.
+		s.log.Warn("token refresh failed: provider unavailable; session kept", "request_id", requestID(w), "sub", rec.Subject, "err", err)
+		return nil, &refreshOutage{err: err}
+	}
 	if err != nil {
 		s.log.Info("token refresh failed; session ended", "request_id", requestID(w), "err", err)
 		if lerr := s.sessions.Logout(w, r, fresh); lerr != nil {
@@ -120,10 +128,24 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 	return &next, nil
 }
 
+// refreshOutage is a session whose tokens could not be renewed because the
+// provider is unavailable: the session is kept, the request answers 503.
+type refreshOutage struct{ err error }
+
+func (e *refreshOutage) Error() string { return "token refresh: provider unavailable: " + e.err.Error() }
+func (e *refreshOutage) Unwrap() error { return e.err }
+
 // index is the login card for visitors and the profile card for users. A
 // session store outage shows the login card: anonymous pages keep working.
+// A user whose tokens can not be renewed right now gets the 503 page, not a
+// login card that would pretend they were signed out.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	u, err := s.currentUser(w, r)
+	var outage *refreshOutage
+	if errors.As(err, &outage) {
+		s.fail(w, r, err)
+		return
+	}
 	if err != nil {
 		s.log.Warn("session store unavailable on the index", "request_id", requestID(w), "err", err)
 	}

@@ -1,8 +1,14 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+
+	"golang.org/x/oauth2"
 )
 
 // Kind classifies a login failure; the handlers map each kind to a status and
@@ -59,3 +65,52 @@ func KindOf(err error) Kind {
 
 // ErrNotReady is returned while the provider's metadata has not been loaded.
 var ErrNotReady = &Error{Kind: KindUnavailable, Msg: "The sign-in service can not be reached right now."}
+
+func providerErrorMessage(code string) string {
+	switch code {
+	case "access_denied":
+		return "Sign-in was cancelled or access was denied."
+	case "login_required", "consent_required", "interaction_required":
+		return "The sign-in service needs you to sign in again."
+	default:
+		return "The sign-in service could not sign you in."
+	}
+}
+
+// exchangeError classifies a token endpoint failure: unreachable or 5xx is
+// the provider's outage, anything else a bad exchange.
+func exchangeError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		// A server error, or being told to slow down, is the provider's
+		// trouble: nothing about the code or refresh token was decided.
+		if status >= 500 || status == http.StatusTooManyRequests || re.ErrorCode == "temporarily_unavailable" {
+			return unavailable(fmt.Errorf("token endpoint answered %d %s", status, re.ErrorCode))
+		}
+		return invalid("The sign-in service refused to complete the sign-in.", fmt.Errorf("token endpoint answered %d %s", status, re.ErrorCode))
+	}
+	if isNetworkError(err) {
+		return unavailable(fmt.Errorf("token endpoint: %w", scrubURLError(err)))
+	}
+	return invalid("The sign-in service sent an unusable answer.", fmt.Errorf("token response: %v", err))
+}
+
+func isNetworkError(err error) bool {
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// scrubURLError drops the URL from a *url.Error (it could carry a query with
+// secrets) and keeps the cause.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -107,4 +108,28 @@ func (rp *RP) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, 
 		return nil, errors.New("logout token must not contain a nonce")
 	}
 	return &LogoutToken{Subject: c.Sub, SID: c.SID, JTI: c.JTI, Expires: expires}, nil
+}
+
+// LogoutURL returns where to send the browser to end the provider's session:
+// the end_session_endpoint with id_token_hint and post_logout_redirect_uri,
+// Auth0's /v2/logout when there is none, else our own index.
+func (rp *RP) LogoutURL(idTokenHint string) string {
+	if m := rp.meta.Load(); m != nil && m.endSession != "" {
+		u, err := url.Parse(m.endSession)
+		if err == nil {
+			q := u.Query()
+			if idTokenHint != "" {
+				q.Set("id_token_hint", idTokenHint)
+			}
+			q.Set("post_logout_redirect_uri", rp.cfg.PostLogoutURL)
+			q.Set("client_id", rp.cfg.ClientID)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	if rp.cfg.Auth0Domain != "" {
+		q := url.Values{"client_id": {rp.cfg.ClientID}, "returnTo": {rp.cfg.PostLogoutURL}}
+		return "https://" + rp.cfg.Auth0Domain + "/v2/logout?" + q.Encode()
+	}
+	return "/"
 }

@@ -77,18 +77,6 @@ func TestRefreshIDToken(t *testing.T) {
 		})
 	}
 
-	t.Run("refused/provider outage is not a failed refresh", func(t *testing.T) {
-		p.SetScenario(oidctest.Scenario{Refresh: respond(http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)})
-		login, err := testLogin(t, rp)
-		if err != nil {
-			t.Fatalf("login: %v", err)
-		}
-		_, err = rp.Refresh(t.Context(), login.RefreshToken, login.Subject)
-		if err == nil || errors.Is(err, auth.ErrRefreshFailed) || auth.KindOf(err) != auth.KindUnavailable {
-			t.Fatalf("Refresh against a 503 = %v, want an outage (KindUnavailable), not ErrRefreshFailed", err)
-		}
-	})
-
 	accepted := []struct {
 		name      string
 		s         oidctest.Scenario
@@ -182,3 +170,66 @@ func TestRefreshIDToken(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshOutage: a refresh that fails because the provider is down,
+// slow, overloaded or answering 5xx is an outage (KindUnavailable), never
+// ErrRefreshFailed, and right after one the next refreshes fail at once
+// without asking the provider, until the pause has passed.
+func TestRefreshOutage(t *testing.T) {
+	respond := func(status int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write([]byte(body))
+		}
+	}
+	tests := []struct {
+		name    string
+		refresh http.HandlerFunc
+	}{
+		{"503", respond(http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)},
+		{"500 with an HTML page", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "<html>oops</html>", 500) }},
+		{"429", respond(http.StatusTooManyRequests, `{"error":"slow_down"}`)},
+		{"400 temporarily_unavailable", respond(http.StatusBadRequest, `{"error":"temporarily_unavailable"}`)},
+		{"hangs past the timeout", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+		}},
+		{"connection dropped", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := oidctest.New(t, oidctest.Config{TokenLifetime: time.Minute})
+			p.RegisterRedirectURI(testRedirect)
+			rp := auth.New(auth.Config{
+				Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+				RedirectURL: testRedirect, PostLogoutURL: "http://app.test/",
+				Scopes:     []string{"openid", "offline_access"},
+				HTTPClient: auth.NewHTTPClient(500 * time.Millisecond),
+			})
+			// A login's refresh uses the scenario of that login.
+			p.SetScenario(oidctest.Scenario{Refresh: tt.refresh})
+			login, err := testLogin(t, rp)
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			_, err = rp.Refresh(t.Context(), login.RefreshToken, login.Subject)
+			if err == nil || errors.Is(err, auth.ErrRefreshFailed) || auth.KindOf(err) != auth.KindUnavailable {
+				t.Fatalf("Refresh = %v, want an outage (KindUnavailable), not ErrRefreshFailed", err)
+			}
+			before := len(p.TokenRequests())
+			if _, err := rp.Refresh(t.Context(), login.RefreshToken, login.Subject); auth.KindOf(err) != auth.KindUnavailable {
+				t.Errorf("refresh right after an outage = %v, want an outage at once", err)
+			}
+			if n := len(p.TokenRequests()) - before; n != 0 {
+				t.Errorf("refresh right after an outage asked the provider %d times, want 0", n)
+			}
+		})
+	}
+}
+

@@ -227,6 +227,7 @@ type Provider struct {
 	keys         []*Key
 	keyIndex     int
 	jwksStatus   int
+	tokenOutage  http.HandlerFunc
 	grants       map[string]*grant // by code
 	tokens       map[string]*grant // by access token
 	refresh      map[string]*grant // by current refresh token
@@ -328,6 +329,16 @@ func (p *Provider) FailJWKS(status int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.jwksStatus = status
+}
+
+// SetTokenOutage makes the token endpoint answer every request (codes and
+// refreshes) with h, as a provider in trouble would: a 503, a hang, a
+// dropped connection. The request is recorded first. nil ends the outage;
+// what was issued before it still works after.
+func (p *Provider) SetTokenOutage(h http.HandlerFunc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tokenOutage = h
 }
 
 // AuthRequests returns the authorization requests received so far.
@@ -513,6 +524,17 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := TokenRequest{Form: r.PostForm, AuthMethod: "none"}
+	p.mu.Lock()
+	outage := p.tokenOutage
+	if outage != nil {
+		rec.Error = "outage"
+		p.tokenReqs = append(p.tokenReqs, rec)
+	}
+	p.mu.Unlock()
+	if outage != nil {
+		outage(w, r.WithContext(contextUntil(r, p.gone)))
+		return
+	}
 	fail := func(status int, code, desc string) {
 		rec.Error = code
 		p.mu.Lock()

@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Attempt is one login attempt: the secrets that bind the provider's answer
+// to the browser that started it. It lives in a short-lived encrypted cookie.
+type Attempt struct {
+	State    string    `json:"s"`
+	Nonce    string    `json:"n"`
+	Verifier string    `json:"v"`
+	ReturnTo string    `json:"r,omitempty"`
+	Created  time.Time `json:"t"`
+}
+
+// NewAttempt returns an attempt with fresh random state, nonce and PKCE
+// verifier.
+func (rp *RP) NewAttempt(returnTo string) Attempt {
+	return Attempt{
+		State:    random32(),
+		Nonce:    random32(),
+		Verifier: oauth2.GenerateVerifier(),
+		ReturnTo: returnTo,
+		Created:  rp.now(),
+	}
+}
+
+// AuthCodeURL returns the provider's authorization URL for the attempt.
+func (rp *RP) AuthCodeURL(ctx context.Context, a Attempt) (string, error) {
+	m, err := rp.metadataFor(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.oauth.AuthCodeURL(a.State, oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)), nil
+}
+
+// Callback is the authorization response as the browser brought it back.
+type Callback struct {
+	Code, State, Iss            string
+	Error, ErrorDescription     string
+	hasIss, hasCode, hasErrorID bool
+}
+
+// ParseCallback reads the authorization response from the query. Any
+// parameter that appears more than once makes the response invalid: a
+// duplicated state or code is an attack or a bug, never a login.
+func ParseCallback(q url.Values) (Callback, error) {
+	var c Callback
+	for _, k := range []string{"code", "state", "iss", "error", "error_description"} {
+		if len(q[k]) > 1 {
+			return c, invalid("The sign-in response was malformed.", fmt.Errorf("parameter %s repeated", k))
+		}
+	}
+	get := func(k string) (string, bool) {
+		v, ok := q[k]
+		if !ok {
+			return "", false
+		}
+		return v[0], true
+	}
+	c.Code, c.hasCode = get("code")
+	c.State, _ = get("state")
+	c.Iss, c.hasIss = get("iss")
+	c.Error, c.hasErrorID = get("error")
+	c.ErrorDescription, _ = get("error_description")
+	for _, v := range []string{c.Code, c.State, c.Iss, c.Error, c.ErrorDescription} {
+		if len(v) > 4096 || !validParam(v) {
+			return c, invalid("The sign-in response was malformed.", errors.New("oversized or invalid parameter"))
+		}
+	}
+	return c, nil
+}
+
+// validParam reports whether v is printable ASCII: the only characters state,
+// code, iss and error values (RFC 6749 appendix A) may hold, with space and
+// the rest of the visible range allowed for error_description.
+func validParam(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Login is a verified login: who the user is and the tokens to keep.
+type Login struct {
+	Subject      string
+	SID          string
+	UserInfo     json.RawMessage
+	IDToken      string
+	AccessToken  string
+	RefreshToken string
+	TokenExpiry  time.Time
+}
+
+// Finish completes the login: it checks the callback against the attempt,
+// exchanges the code (with the PKCE verifier), verifies the ID token
+// completely, then fetches userinfo once and checks its sub.
+func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error) {
+	m, err := rp.metadataFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 9207: a provider that says it sends iss must send the right one;
+	// an iss that is present is checked whatever the provider advertises.
+	if m.issParam && !c.hasIss {
+		return nil, invalidf("authorization response without iss, which the provider advertises")
+	}
+	if c.hasIss && c.Iss != rp.cfg.Issuer {
+		return nil, invalidf("authorization response iss does not match the issuer (mix-up?)")
+	}
+	if c.hasErrorID {
+		return nil, &Error{Kind: KindDenied, Msg: providerErrorMessage(c.Error), Err: fmt.Errorf("provider returned error %q", c.Error)}
+	}
+	if !c.hasCode || c.Code == "" {
+		return nil, invalid("The sign-in response was malformed.", errors.New("callback without code"))
+	}
+
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client)
+	tok, err := m.oauth.Exchange(ctx, c.Code, oauth2.VerifierOption(a.Verifier))
+	if err != nil {
+		return nil, exchangeError(err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return nil, invalidf("token response without id_token")
+	}
+	claims, err := rp.verifyIDToken(ctx, m, rawID, tok.AccessToken, true)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(a.Nonce)) != 1 {
+		return nil, invalidf("ID token nonce does not match this login attempt")
+	}
+	info, err := rp.userInfo(ctx, m, tok.AccessToken, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return &Login{
+		Subject:      claims.Subject,
+		SID:          claims.SID,
+		UserInfo:     info,
+		IDToken:      rawID,
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		TokenExpiry:  earliest(claims.Expiry, tok.Expiry),
+	}, nil
+}
