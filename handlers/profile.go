@@ -132,7 +132,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 // provider is unavailable: the session is kept, the request answers 503.
 type refreshOutage struct{ err error }
 
-func (e *refreshOutage) Error() string { return "token refresh: provider unavailable: " + e.err.Error() }
+func (e *refreshOutage) Error() string {
+	return "token refresh: provider unavailable: " + e.err.Error()
+}
 func (e *refreshOutage) Unwrap() error { return e.err }
 
 // index is the login card for visitors and the profile card for users. A

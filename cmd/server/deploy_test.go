@@ -139,4 +139,3 @@ func TestJunkLoginCookies(t *testing.T) {
 		t.Errorf("a request with 2000 junk login cookies got %d Set-Cookie lines", n)
 	}
 }
-

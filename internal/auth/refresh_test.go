@@ -232,4 +232,3 @@ func TestRefreshOutage(t *testing.T) {
 		})
 	}
 }
-
