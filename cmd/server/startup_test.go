@@ -44,6 +44,15 @@ func TestBadSettingExits2(t *testing.T) {
 		{"bad value in .env", nil, nil, "AUTH0_DOMAIN='t.us.auth0.com'\nAUTH0_CLIENT_ID=abc\nAUTH0_CLIENT_SECRET=\"s3cret\"\n# comment\nSESSION_SECRET=short\n", "SESSION_SECRET"},
 		{"environment beats .env", []string{"SESSION_SECRET=also-short"}, nil, "OIDC_ISSUER_URL=https://idp.example.com/\nOIDC_CLIENT_ID=x\nOIDC_CLIENT_SECRET=y\nSESSION_SECRET=0123456789abcdef0123456789abcdef\n", "SESSION_SECRET"},
 		{"malformed .env", nil, nil, "AUTH0_DOMAIN='unterminated\n", ".env"},
+		{"every missing setting in one line", []string{"AUTH0_DOMAIN=t.auth0.com"}, nil, "", "OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, SESSION_SECRET"},
+		{"bad trusted proxies", []string{"AUTH0_DOMAIN=t.auth0.com", "AUTH0_CLIENT_ID=x", "AUTH0_CLIENT_SECRET=y", "SESSION_SECRET=0123456789abcdef0123456789abcdef", "TRUSTED_PROXIES=10.0.0.0/8,lb.internal"}, nil, "", "TRUSTED_PROXIES"},
+		// Dev mode, with demo users and published passwords, never starts
+		// on a configuration that looks like production.
+		{"dev mode with an https base URL", []string{"APP_BASE_URL=https://app.example.com"}, nil, "", "APP_BASE_URL"},
+		{"dev mode with a public base URL from a quickstart .env", nil, nil, "AUTH0_BASE_URL=http://app.example.com\n", "AUTH0_BASE_URL"},
+		{"dev mode with a client secret and no issuer", []string{"AUTH0_CLIENT_SECRET=y"}, nil, "", "OIDC_ISSUER_URL"},
+		{"misspelt OIDC_ISSUER_URL is not dev mode", []string{"OIDC_ISSUER_ULR=https://idp.example.com/"}, nil, "", "OIDC_ISSUER_ULR"},
+		{"misspelt AUTH0_DOMAIN in .env is not dev mode", nil, nil, "AUTH0_DOMIAN=t.auth0.com\n", "AUTH0_DOMIAN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +198,44 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), "shutting down") {
 			t.Errorf("run %d: no 'shutting down' line:\n%s", i, stderr.String())
+		}
+	}
+}
+
+// TestUnknownSettingWarned: a variable that looks like a setting but is not
+// one is named at start, with the closest real one, and the server starts.
+func TestUnknownSettingWarned(t *testing.T) {
+	app := startApp(t, map[string]string{"SESSION_IDLE_TIMOUT": "5m", "LOGIN_RATE": "5"})
+	for _, want := range []string{
+		"SESSION_IDLE_TIMOUT (in the environment) is not a setting; did you mean SESSION_IDLE_TIMEOUT?",
+		"LOGIN_RATE (in the environment) is not a setting; did you mean LOGIN_RATE_LIMIT?",
+	} {
+		if !strings.Contains(app.Stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, app.Stderr.String())
+		}
+	}
+}
+
+// TestDevModePort: PORT alone means loopback PORT in dev mode.
+func TestDevModePort(t *testing.T) {
+	_, port, _ := net.SplitHostPort(freePort(t))
+	app := startApp(t, map[string]string{"LISTEN_ADDR": "", "PORT": port})
+	if want := "http://localhost:" + port; app.URL != want {
+		t.Fatalf("dev mode with PORT=%s listens on %s, want %s", port, app.URL, want)
+	}
+	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err != nil {
+		t.Errorf("not listening on loopback port %s: %v", port, err)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			ip, _, _ := net.ParseCIDR(a.String())
+			if ip == nil || ip.IsLoopback() || ip.To4() == nil {
+				continue
+			}
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 300*time.Millisecond); err == nil {
+				c.Close()
+				t.Errorf("dev mode with PORT alone answers on %s, not only on loopback", ip)
+			}
 		}
 	}
 }
