@@ -24,7 +24,7 @@ func render(t *testing.T, c templ.Component) (*goquery.Document, string) {
 }
 
 func TestIndexPage(t *testing.T) {
-	doc, html := render(t, IndexPage())
+	doc, html := render(t, IndexPage(false))
 	btn := doc.Find(`[data-testid="login-button"]`)
 	if btn.Length() != 1 || strings.TrimSpace(btn.Text()) != "Log In" {
 		t.Fatalf("want one Log In button, got %d %q", btn.Length(), btn.Text())
@@ -36,6 +36,13 @@ func TestIndexPage(t *testing.T) {
 		t.Error("html has no lang")
 	}
 	assertNoInlineCode(t, doc, html)
+	if doc.Find(`[data-testid="signed-out"]`).Length() != 0 {
+		t.Error("the plain index says the visitor signed out")
+	}
+	doc, _ = render(t, IndexPage(true))
+	if n := doc.Find(`[data-testid="signed-out"][role="status"]`); n.Length() != 1 || !strings.Contains(n.Text(), "signed out") {
+		t.Error("the index after a logout does not say so")
+	}
 }
 
 func TestProfileCard(t *testing.T) {

@@ -211,7 +211,36 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Clear-Site-Data", `"cache"`)
+	s.setSignedOutNotice(w)
 	http.Redirect(w, r, s.rp.LogoutURL(hint), http.StatusSeeOther)
+}
+
+// signedOutCookie marks a browser that has just logged out, so that the
+// index it lands on after the provider's logout says so once. The contract
+// fixes post_logout_redirect_uri to APP_BASE_URL/, so the note can not
+// travel in the URL. The value means nothing and holds nothing.
+const signedOutCookie = "signed-out"
+
+// signedOutNoticeTTL is how long the note waits for the browser to come
+// back from the provider's logout page.
+const signedOutNoticeTTL = 5 * time.Minute
+
+func (s *Server) setSignedOutNotice(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: session.CookieName(signedOutCookie, s.secure), Value: "1", Path: "/", MaxAge: int(signedOutNoticeTTL / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// takeSignedOutNotice reports whether the browser has just logged out, and
+// clears the note so that it shows once.
+func (s *Server) takeSignedOutNotice(w http.ResponseWriter, r *http.Request) bool {
+	name := session.CookieName(signedOutCookie, s.secure)
+	if _, err := r.Cookie(name); err != nil {
+		return false
+	}
+	s.clearCookie(w, name)
+	return true
 }
 
 // logoutPage is GET /logout: no side effect, only a page with the button.

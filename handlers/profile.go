@@ -153,6 +153,9 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	if u == nil {
 		html, err := indexHTML()
+		if s.takeSignedOutNotice(w, r) {
+			html, err = signedOutIndexHTML()
+		}
 		s.writeHTML(w, r, html, err)
 		return
 	}
@@ -265,7 +268,10 @@ func userPageComponent(page userPage, info []byte) (templ.Component, error) {
 }
 
 // indexHTML is the anonymous index, the same for everyone: rendered once.
-var indexHTML = sync.OnceValues(func() ([]byte, error) { return renderBytes(components.IndexPage()) })
+var indexHTML = sync.OnceValues(func() ([]byte, error) { return renderBytes(components.IndexPage(false)) })
+
+// signedOutIndexHTML is the index that says the visitor has just signed out.
+var signedOutIndexHTML = sync.OnceValues(func() ([]byte, error) { return renderBytes(components.IndexPage(true)) })
 
 func renderBytes(c templ.Component) ([]byte, error) {
 	var buf bytes.Buffer

@@ -191,3 +191,36 @@ func TestRateLimitBehindProxy(t *testing.T) {
 		t.Error("a spoofed X-Forwarded-For from an untrusted peer escaped the rate limit")
 	}
 }
+
+// TestSignedOutNotice: the index a browser lands on after logging out says
+// so, once.
+func TestSignedOutNotice(t *testing.T) {
+	f := newFixture(t)
+	cookie := f.login(t, []byte(`{"sub":"u1","name":"U"}`), "id")
+	resp := f.do(t, http.MethodPost, "/logout", cookie, "Sec-Fetch-Site", "same-origin")
+	var note *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "signed-out" && c.MaxAge > 0 {
+			note = c
+		}
+	}
+	if note == nil || !note.HttpOnly {
+		t.Fatalf("logout set no signed-out note: %v", resp.Cookies())
+	}
+	first := f.do(t, http.MethodGet, "/", note)
+	if d := doc(t, body(t, first)); d.Find(`[data-testid="signed-out"]`).Length() != 1 || d.Find(`[data-testid="login-card"]`).Length() != 1 {
+		t.Error("the index after logout does not say the visitor signed out")
+	}
+	cleared := false
+	for _, c := range first.Cookies() {
+		if c.Name == "signed-out" && c.MaxAge < 0 {
+			cleared = true
+		}
+	}
+	if !cleared {
+		t.Error("the note was not cleared after showing")
+	}
+	if d := doc(t, body(t, f.do(t, http.MethodGet, "/", nil))); d.Find(`[data-testid="signed-out"]`).Length() != 0 {
+		t.Error("the plain index says the visitor signed out")
+	}
+}

@@ -73,4 +73,35 @@
     var box = button.closest(".alert");
     if (box) box.remove();
   });
+
+  // Copy buttons (data-copy="ID") copy that element's text: the JSON with
+  // its indentation, as it was sent. They are hidden until this script can
+  // copy, so a page without JavaScript shows no dead button.
+  function showCopyButtons(root) {
+    if (!navigator.clipboard || !window.isSecureContext) return;
+    root.querySelectorAll("[data-copy][hidden]").forEach(function (b) {
+      b.hidden = false;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { showCopyButtons(document); });
+  document.addEventListener("htmx:load", function (e) { showCopyButtons(e.detail.elt); });
+
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy]");
+    if (!button) return;
+    var id = button.getAttribute("data-copy");
+    var source = document.getElementById(id);
+    if (!source) return;
+    var status = document.querySelector('[data-copy-status="' + id + '"]');
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      button.textContent = "Copied";
+      if (status) status.textContent = "Copied to the clipboard.";
+      setTimeout(function () {
+        button.textContent = "Copy";
+        if (status) status.textContent = "";
+      }, 2000);
+    }, function () {
+      if (status) status.textContent = "Could not copy. Select the text and copy it instead.";
+    });
+  });
 })();
