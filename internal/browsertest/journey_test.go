@@ -115,6 +115,9 @@ func TestLogInShowDetailsLogOut(t *testing.T) {
 	if u := tb.location(); u != a.URL+"/" {
 		t.Errorf("after logout at %s, want %s/", u, a.URL)
 	}
+	if got := tb.text(`[data-testid="signed-out"]`); got != "You have signed out." {
+		t.Errorf("after logout the index says %q, want that you signed out", got)
+	}
 	tb.look("logged-out")
 
 	// Back: the profile page is not shown from any cache; asking for it

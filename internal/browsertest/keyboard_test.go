@@ -2,7 +2,9 @@ package browsertest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -54,11 +56,25 @@ func TestKeyboardOnly(t *testing.T) {
 	tb.focusVisible("details toggle after the swap")
 	tb.look("keyboard-details-open")
 
+	// Copy, from the keyboard: the clipboard gets the JSON as shown, with
+	// its indentation, and a status says so.
+	tb.do("watch the clipboard", chromedp.Evaluate[chromedp.Void](`(() => { const w = navigator.clipboard.writeText.bind(navigator.clipboard);
+		navigator.clipboard.writeText = (t) => { window.__copied = t; return w(t); }; })()`))
+	tb.tabTo(`[data-testid="copy-button"]`, 1)
+	tb.press(kb.Enter)
+	tb.waitText(`[data-testid="copy-status"]`, "Copied to the clipboard.")
+	copied := eval[string](tb, `window.__copied`)
+	shown := eval[string](tb, `document.querySelector('[data-testid="userinfo"]').textContent`)
+	if copied != shown || !strings.Contains(copied, "\n  \"sub\"") {
+		t.Errorf("Copy put %.200q on the clipboard, want the JSON as shown (%d bytes)", copied, len(shown))
+	}
+
 	// The JSON can be scrolled from the keyboard, and Shift+Tab goes back.
 	tb.tabTo(`[data-testid="userinfo"]`, 1)
 	tb.press(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
+	tb.press(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
 	if !tb.focused(`#details-toggle`) {
-		t.Errorf("Shift+Tab from the details focuses %s, want the toggle", tb.describeFocus())
+		t.Errorf("Shift+Tab twice from the details focuses %s, want the toggle", tb.describeFocus())
 	}
 	tb.press(kb.Enter)
 	tb.waitGone(`[data-testid="userinfo"]`)
@@ -121,4 +137,20 @@ func (tb *tab) focusVisible(what string) {
 	if ring != "" {
 		tb.t.Errorf("focus on %s is not visible: %s", what, ring)
 	}
+}
+
+// waitText waits until the element's text content is want (it may be
+// visually hidden, as a status for screen readers is).
+func (tb *tab) waitText(sel, want string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		got = eval[string](tb, fmt.Sprintf(`(document.querySelector(%q)?.textContent ?? "").trim()`, sel))
+		if got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.t.Fatalf("%s says %q, want %q", sel, got, want)
 }
