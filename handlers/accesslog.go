@@ -17,11 +17,12 @@ import (
 type accessLine struct {
 	out  io.Writer
 	min  slog.Level // lines below this level are not written
+	json bool       // in the shape of slog's JSON handler instead
 	pool sync.Pool
 }
 
-func newAccessLine(out io.Writer, min slog.Level) *accessLine {
-	return &accessLine{out: out, min: min, pool: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
+func newAccessLine(out io.Writer, min slog.Level, json bool) *accessLine {
+	return &accessLine{out: out, min: min, json: json, pool: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
 }
 
 func (a *accessLine) write(now time.Time, level slog.Level, id, method, path string, client netip.Addr, status, bytes int, d time.Duration) {
@@ -30,6 +31,13 @@ func (a *accessLine) write(now time.Time, level slog.Level, id, method, path str
 	}
 	bp := a.pool.Get().(*[]byte)
 	b := (*bp)[:0]
+	if a.json {
+		b = appendJSONLine(b, now, level, id, method, path, client, status, bytes, d)
+		a.out.Write(b)
+		*bp = b
+		a.pool.Put(bp)
+		return
+	}
 	b = append(b, "time="...)
 	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, " level="...)
@@ -81,4 +89,70 @@ func appendValue(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, s...)
+}
+
+// appendJSONLine is the access line as slog's JSON handler writes it
+// (durations in nanoseconds, as slog encodes a time.Duration).
+func appendJSONLine(b []byte, now time.Time, level slog.Level, id, method, path string, client netip.Addr, status, bytes int, d time.Duration) []byte {
+	b = append(b, `{"time":"`...)
+	b = now.AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	b = append(b, `","level":"`...)
+	b = append(b, level.String()...)
+	b = append(b, `","msg":"request","request_id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"method":`...)
+	b = appendJSONString(b, method)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, logPath(path))
+	b = append(b, `,"client":"`...)
+	if client.IsValid() {
+		b = client.AppendTo(b)
+	}
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(bytes), 10)
+	b = append(b, `,"duration":`...)
+	b = strconv.AppendInt(b, int64(d), 10)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced, so that a client's
+// path can never break the line or the object.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			b = append(b, `\u202`...)
+			b = append(b, hex[r&0xf])
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

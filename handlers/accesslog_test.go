@@ -2,16 +2,18 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestAccessLine(t *testing.T) {
 	var out bytes.Buffer
-	a := newAccessLine(&out, slog.LevelInfo)
+	a := newAccessLine(&out, slog.LevelInfo, false)
 	at := time.Date(2026, 11, 28, 1, 2, 3, 456e6, time.UTC)
 	a.write(at, slog.LevelInfo, "abc-1", "GET", "/profile", netip.MustParseAddr("198.51.100.7"), 200, 2048, 1500*time.Microsecond)
 	want := "time=2026-11-28T01:02:03.456Z level=INFO msg=request request_id=abc-1 method=GET path=/profile client=198.51.100.7 status=200 bytes=2048 duration=1.5ms\n"
@@ -46,5 +48,33 @@ func TestAccessLine(t *testing.T) {
 	a.write(at, slog.LevelDebug, "id", "GET", "/healthz", netip.Addr{}, 200, 3, 0)
 	if out.Len() != 0 {
 		t.Errorf("debug line written at info level: %q", out.String())
+	}
+}
+
+// TestAccessLineJSON: with LOG_FORMAT=json the access line is one JSON
+// object with the fields of the text line, whatever the path holds.
+func TestAccessLineJSON(t *testing.T) {
+	var out bytes.Buffer
+	a := newAccessLine(&out, slog.LevelInfo, true)
+	at := time.Date(2026, 11, 28, 1, 2, 3, 456e6, time.UTC)
+	for _, p := range []string{"/profile", "/x\"\n}{\"level\":\"ERROR\"", "/\xff\x00\u2028", "/" + strings.Repeat("a", 5000)} {
+		out.Reset()
+		a.write(at, slog.LevelInfo, "abc-1", "GET", p, netip.MustParseAddr("2001:db8::1"), 404, 12, 1500*time.Microsecond)
+		line := out.String()
+		if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+			t.Fatalf("not one line: %q", line)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("not JSON: %v: %q", err, line)
+		}
+		for k, want := range map[string]any{"level": "INFO", "msg": "request", "request_id": "abc-1", "method": "GET", "client": "2001:db8::1", "status": 404.0, "bytes": 12.0, "duration": 1.5e6, "time": "2026-11-28T01:02:03.456000000Z"} {
+			if got[k] != want {
+				t.Errorf("%s = %v, want %v", k, got[k], want)
+			}
+		}
+		if path, _ := got["path"].(string); len(path) > 300 || (len(p) < 100 && utf8.ValidString(p) && path != p) {
+			t.Errorf("path %.80q came out as %.80q", p, path)
+		}
 	}
 }

@@ -176,6 +176,7 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tooManyRequests(w http.ResponseWriter, r *http.Request) {
+	s.rateLimited(w, r)
 	s.fail(w, r, &statusError{status: http.StatusTooManyRequests, view: components.ErrorView{
 		Title: "Too many attempts", Message: "There were too many sign-in attempts from your network in a short time.",
 		Hint:      "Please wait a minute, then try again.",
@@ -184,9 +185,21 @@ func (s *Server) tooManyRequests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
+	s.metrics.csrf.Inc()
+	s.audit(w, r, slog.LevelWarn, eventCSRFRefused, slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)))
 	s.fail(w, r, &statusError{status: http.StatusForbidden, view: components.ErrorView{
 		Title: "Request refused", Message: "This request came from another site, so it was refused to protect your account.",
 		Hint:      "If you meant to do this, use the button on this site.",
 		ActionURL: "/", Action: "Start page",
 	}})
+}
+
+// rateLimited records a request refused by a rate limit.
+func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request) {
+	route := "unmatched"
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
+		route = rctx.RoutePattern()
+	}
+	s.metrics.limited.WithLabelValues(route).Inc()
+	s.audit(w, r, slog.LevelWarn, eventRateLimited, slog.String("route", route))
 }

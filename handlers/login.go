@@ -62,6 +62,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.dropOldAttempts(w, r)
+	s.metrics.loginsStart.Inc()
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: int(attemptTTL / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
@@ -131,45 +132,50 @@ var (
 // callback finishes a login. Whatever happens, the attempt is used up, and
 // nothing but a fully verified login creates a session.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	// fail records the failed login, of the given kind, and answers.
+	fail := func(outcome string, err error) {
+		s.loginFailed(w, r, outcome, err)
+		s.fail(w, r, err)
+	}
 	cb, err := auth.ParseCallback(r.URL.Query())
 	if err != nil {
-		s.fail(w, r, err)
+		fail(loginInvalidRequest, err)
 		return
 	}
 	if cb.State == "" {
-		s.fail(w, r, badRequest("The sign-in response was incomplete.", errNoState))
+		fail(loginState, badRequest("The sign-in response was incomplete.", errNoState))
 		return
 	}
 	name := s.attemptCookieName(cb.State)
 	c, err := r.Cookie(name)
 	if err != nil {
-		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
+		fail(loginState, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
 		return
 	}
 	s.clearCookie(w, name)
 	a, err := s.decodeAttempt(c)
 	if err != nil || subtle.ConstantTimeCompare([]byte(a.State), []byte(cb.State)) != 1 {
-		s.fail(w, r, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
+		fail(loginState, badRequest("This sign-in link has expired or was started in another browser.", errNoAttempt))
 		return
 	}
 	if s.cfg.Now().Sub(a.Created) > attemptTTL {
-		s.fail(w, r, badRequest("This sign-in took too long and has expired.", errAttemptStale))
+		fail(loginState, badRequest("This sign-in took too long and has expired.", errAttemptStale))
 		return
 	}
 	// The attempt cookie is gone from this browser now, but a copy of the
 	// request could be replayed: every state is good for one callback only.
 	first, err := s.sessions.Backend().Once(r.Context(), "state:"+name, a.Created.Add(attemptTTL))
 	if err != nil {
-		s.fail(w, r, errors.Join(session.ErrUnavailable, err))
+		fail(loginUnavailable, errors.Join(session.ErrUnavailable, err))
 		return
 	}
 	if !first {
-		s.fail(w, r, badRequest("This sign-in response was already used.", errStateReplay))
+		fail(loginState, badRequest("This sign-in response was already used.", errStateReplay))
 		return
 	}
 	login, err := s.rp.Finish(r.Context(), a, cb)
 	if err != nil {
-		s.fail(w, r, err)
+		fail(finishOutcome(err), err)
 		return
 	}
 	rec := &session.Record{
@@ -182,15 +188,29 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		TokenExpiry:  login.TokenExpiry,
 	}
 	if err := s.sessions.Login(w, r, rec); err != nil {
-		s.fail(w, r, err)
+		fail(loginUnavailable, err)
 		return
 	}
-	s.log.Info("login", "request_id", requestID(w), "sub", login.Subject)
+	s.loginSucceeded(w, r, login.Subject)
 	target := "/profile"
 	if a.ReturnTo != "" && auth.SameOriginPath(a.ReturnTo) {
 		target = a.ReturnTo
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// finishOutcome is the kind of a failed auth.RP.Finish.
+func finishOutcome(err error) string {
+	switch auth.KindOf(err) {
+	case auth.KindDenied:
+		return loginProviderError
+	case auth.KindUnavailable:
+		return loginUnavailable
+	}
+	if auth.StepOf(err) == auth.StepUserinfo {
+		return loginUserinfo
+	}
+	return loginTokenCheck
 }
 
 // logout ends the session here (the record is deleted, so a copied cookie is
@@ -201,14 +221,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	hint := ""
+	hint, sub := "", ""
 	if rec := session.RecordOf(sess); rec != nil {
-		hint = rec.IDToken
-		s.log.Info("logout", "request_id", requestID(w), "sub", rec.Subject)
+		hint, sub = rec.IDToken, rec.Subject
 	}
 	if err := s.sessions.Logout(w, r, sess); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if sub != "" {
+		s.sessionEnded(w, r, endLogout, sub, 1)
 	}
 	w.Header().Set("Clear-Site-Data", `"cache"`)
 	s.setSignedOutNotice(w)
@@ -293,12 +315,17 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	s.log.Info("back-channel logout", "request_id", requestID(w), "sub", tok.Subject, "sessions", n)
+	kind := endBackchannelSub
+	if tok.SID != "" {
+		kind = endBackchannelSID
+	}
+	s.sessionEnded(w, r, kind, tok.Subject, n)
 	w.WriteHeader(http.StatusOK)
 }
 
 // backchannelTooMany answers a client over the back-channel rate limit.
 func (s *Server) backchannelTooMany(w http.ResponseWriter, r *http.Request) {
+	s.rateLimited(w, r)
 	w.Header().Set("Retry-After", "60")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusTooManyRequests)

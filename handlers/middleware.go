@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // requestID returns the id that frame gave the request, from the response's
@@ -65,9 +67,13 @@ func (s *Server) frame(next http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
+			elapsed := time.Since(start)
+			if rctx := chi.RouteContext(r.Context()); rctx != nil {
+				s.metrics.observeRequest(rctx.RoutePattern(), r.Method, sw.status, elapsed)
+			}
 			client := s.clientAddr(r)
 			if s.access != nil {
-				s.access.write(start, accessLevel(r.URL.Path), id, r.Method, r.URL.Path, client, sw.status, sw.bytes, time.Since(start))
+				s.access.write(start, accessLevel(r.URL.Path), id, r.Method, r.URL.Path, client, sw.status, sw.bytes, elapsed)
 				return
 			}
 			s.log.LogAttrs(r.Context(), accessLevel(r.URL.Path), "request",
@@ -77,7 +83,7 @@ func (s *Server) frame(next http.Handler) http.Handler {
 				slog.String("client", client.String()),
 				slog.Int("status", sw.status),
 				slog.Int("bytes", sw.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", elapsed),
 			)
 		}()
 		next.ServeHTTP(sw, r)

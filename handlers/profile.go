@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -103,16 +104,19 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, sess *sessions.
 		// An outage is not a refusal: the session and its refresh token
 		// stay as they are, this request answers 503, and a later one
 		// refreshes once the provider is back.
-		s.log.Warn("token refresh failed: provider unavailable; session kept", "request_id", requestID(w), "sub", rec.Subject, "err", err)
+		s.metrics.refreshes.WithLabelValues(refreshUnavailable).Inc()
+		s.audit(w, r, slog.LevelWarn, eventRefreshFailed, slog.String("sub", rec.Subject), slog.String("err", shorten(err.Error(), maxLoggedError)))
 		return nil, &refreshOutage{err: err}
 	}
 	if err != nil {
-		s.log.Info("token refresh failed; session ended", "request_id", requestID(w), "err", err)
+		s.metrics.refreshes.WithLabelValues(refreshRefused).Inc()
 		if lerr := s.sessions.Logout(w, r, fresh); lerr != nil {
 			return nil, lerr
 		}
+		s.sessionEnded(w, r, endRefreshRefused, rec.Subject, 1)
 		return nil, nil
 	}
+	s.metrics.refreshes.WithLabelValues(refreshSuccess).Inc()
 	next := *rec
 	next.AccessToken, next.RefreshToken, next.TokenExpiry = out.AccessToken, out.RefreshToken, out.TokenExpiry
 	if out.IDToken != "" {

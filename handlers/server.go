@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/gorilla/securecookie"
 
 	"github.com/loginapp/login/internal/auth"
@@ -39,14 +40,20 @@ type Config struct {
 	// through the logger.
 	AccessLog   io.Writer
 	AccessLevel slog.Level
+	// AccessJSON writes the access lines as slog's JSON handler would.
+	AccessJSON bool
 	// Now is the clock for login attempt and token expiry; nil means
 	// time.Now.
 	Now func() time.Time
+	// Metrics is where the handlers register their metrics; nil keeps
+	// them unregistered (they are still counted, cheaply).
+	Metrics prometheus.Registerer
 }
 
 // Server serves the app.
 type Server struct {
 	access     *accessLine
+	metrics    *metrics
 	cfg        Config
 	log        *slog.Logger
 	rp         *auth.RP
@@ -90,9 +97,10 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 		sessions: sessions,
 		attempts: attempts,
 		secure:   strings.HasPrefix(cfg.BaseURL, "https://"),
+		metrics:  newMetrics(cfg.Metrics),
 	}
 	if cfg.AccessLog != nil {
-		s.access = newAccessLine(cfg.AccessLog, cfg.AccessLevel)
+		s.access = newAccessLine(cfg.AccessLog, cfg.AccessLevel, cfg.AccessJSON)
 	}
 	s.loginLimit = httprate.LimitBy(cfg.LoginRate, time.Minute, s.rateKey, httprate.WithLimitHandler(s.tooManyRequests))
 	s.backchannelLimit = httprate.LimitBy(backchannelRate, time.Minute, s.rateKey, httprate.WithLimitHandler(s.backchannelTooMany))

@@ -56,6 +56,7 @@ type testApp struct {
 	DevUsers map[string]string
 	cancel   context.CancelFunc
 	done     chan error
+	stopOnce sync.Once
 }
 
 // startApp runs the server with env as its whole environment (plus
@@ -118,14 +119,17 @@ func startApp(t *testing.T, env map[string]string, args ...string) *testApp {
 	return app
 }
 
-// stop ends the server as SIGTERM would and waits for run to return.
+// stop ends the server as SIGTERM would and waits for run to return; a
+// second call does nothing.
 func (a *testApp) stop() {
-	a.cancel()
-	select {
-	case <-a.done:
-	case <-time.After(15 * time.Second):
-		panic("run did not return within 15s of cancellation")
-	}
+	a.stopOnce.Do(func() {
+		a.cancel()
+		select {
+		case <-a.done:
+		case <-time.After(15 * time.Second):
+			panic("run did not return within 15s of cancellation")
+		}
+	})
 }
 
 // waitReady polls /readyz until it is 200.

@@ -30,7 +30,7 @@ func newLogWriter(out io.Writer) *logWriter {
 	return w
 }
 
-var quietLevels = [][]byte{[]byte(" level=INFO "), []byte(" level=DEBUG ")}
+var quietLevels = [][]byte{[]byte(" level=INFO "), []byte(" level=DEBUG "), []byte(`"level":"INFO"`), []byte(`"level":"DEBUG"`)}
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/loginapp/login/handlers"
 	"github.com/loginapp/login/internal/auth"
@@ -44,10 +47,14 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	lw := newLogWriter(stderr)
 	defer lw.Close()
 	stderr = lw
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	// Libraries that log through slog's default (zitadel's op package in
+	// the dev provider) or the log package write in our format too.
+	slog.SetDefault(log)
 	for _, w := range cfg.Warnings {
 		log.Warn(w.String())
 	}
+	metrics := newRegistry()
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -99,6 +106,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		Logger:        log,
 		// Tests shorten it to see a key rotation within a second.
 		JWKSRefetchInterval: cfg.JWKSRefetchInterval,
+		Metrics:             metrics,
 	})
 	rpCtx, stopRP := context.WithCancel(ctx)
 	defer stopRP()
@@ -111,6 +119,8 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		Proxies:     cfg.TrustedProxies,
 		AccessLog:   stderr,
 		AccessLevel: logLevel(cfg.LogLevel),
+		AccessJSON:  cfg.LogFormat == "json",
+		Metrics:     metrics,
 	}, log, rp, store)
 	if err != nil {
 		return err
@@ -131,6 +141,13 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			return &config.Error{Setting: "DEBUG_ADDR", Problem: err.Error()}
 		}
 		defer stopDebug()
+	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, metrics, log)
+		if err != nil {
+			return &config.Error{Setting: "METRICS_ADDR", Problem: err.Error()}
+		}
+		defer stopMetrics()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
@@ -214,8 +231,39 @@ func baseURLFor(addr *net.TCPAddr, listen string) string {
 	return fmt.Sprintf("http://%s:%d", host, addr.Port)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logLevel(level)}))
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel(level)}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newRegistry is the process's own metrics registry (never the global
+// default), with the Go runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves GET /metrics from reg on a listener of its own, apart
+// from the public one, so that the metrics are never public by accident.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics served", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }
 
 func logLevel(level string) slog.Level {

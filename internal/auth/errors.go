@@ -27,12 +27,35 @@ const (
 	KindUnavailable
 )
 
+// Step is where in a login a failure happened, for the metrics and the
+// audit log; the page depends only on the Kind.
+type Step int
+
+const (
+	// StepToken is the code exchange and the ID token's checks (the zero
+	// value: most failures are there).
+	StepToken Step = iota
+	// StepUserinfo is the userinfo call and its checks.
+	StepUserinfo
+)
+
 // Error is a login failure. Msg is safe to show the user; Err is for the log
 // only and never holds tokens, codes or secrets.
 type Error struct {
 	Kind Kind
+	Step Step
 	Msg  string
 	Err  error
+}
+
+// StepOf returns where err happened in a login (StepToken unless it says
+// otherwise).
+func StepOf(err error) Step {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Step
+	}
+	return StepToken
 }
 
 func (e *Error) Error() string {

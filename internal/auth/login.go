@@ -128,7 +128,7 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error)
 	}
 
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client)
-	tok, err := m.oauth.Exchange(ctx, c.Code, oauth2.VerifierOption(a.Verifier))
+	tok, err := m.oauth.Exchange(withEndpoint(ctx, endpointToken), c.Code, oauth2.VerifierOption(a.Verifier))
 	if err != nil {
 		return nil, exchangeError(err)
 	}
@@ -145,6 +145,10 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error)
 	}
 	info, err := rp.userInfo(ctx, m, tok.AccessToken, claims.Subject)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Step = StepUserinfo
+		}
 		return nil, err
 	}
 	return &Login{

@@ -52,7 +52,7 @@ func (rp *RP) refresh(ctx context.Context, refreshToken, sub string) (*Refreshed
 		return nil, err
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client)
-	tok, err := m.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	tok, err := m.oauth.TokenSource(withEndpoint(ctx, endpointToken), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
 		if e := exchangeError(err); KindOf(e) == KindUnavailable {
 			return nil, e

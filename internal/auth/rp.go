@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// provider's keys caused by an unknown key id; zero means
 	// MinRefetchInterval.
 	JWKSRefetchInterval time.Duration
+	// Metrics is where the relying party registers its metrics (provider
+	// call latency); nil keeps them unregistered.
+	Metrics prometheus.Registerer
 }
 
 // ClockSkew is how far in the future an iat may lie before a token is refused.
@@ -104,6 +108,7 @@ func New(cfg Config) *RP {
 	if rp.client == nil {
 		rp.client = NewHTTPClient(10 * time.Second)
 	}
+	rp.client = newProviderMetrics(cfg.Metrics).instrument(rp.client)
 	if rp.log == nil {
 		rp.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,7 +208,7 @@ func (rp *RP) load(ctx context.Context, force bool) (*metadata, error) {
 func (rp *RP) discover(ctx context.Context) (*metadata, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, rp.client), rp.cfg.Issuer)
+	p, err := oidc.NewProvider(oidc.ClientContext(withEndpoint(ctx, endpointDiscovery), rp.client), rp.cfg.Issuer)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func (rp *RP) userInfo(ctx context.Context, m *metadata, accessToken, sub string
 	if endpoint == "" {
 		return nil, invalidf("provider has no userinfo endpoint")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	req, err := http.NewRequestWithContext(withEndpoint(ctx, endpointUserinfo), http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, invalidf("userinfo request: %v", err)
 	}

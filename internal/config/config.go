@@ -62,6 +62,11 @@ type Config struct {
 	DevTokenLifetime time.Duration
 	// LogLevel is the minimum level logged: debug, info, warn or error.
 	LogLevel string
+	// LogFormat is "text" or "json".
+	LogFormat string
+	// MetricsAddr, when set, is the address of a listener of its own that
+	// serves Prometheus metrics; never the public one.
+	MetricsAddr string
 	// LoginRate is how many /login and /callback requests one client may
 	// make per minute.
 	LoginRate int
@@ -136,6 +141,8 @@ var settings = []setting{
 	{name: "OIDC_HTTP_TIMEOUT", usage: "time limit of each call to the provider (default 10s)"},
 	{name: "OIDC_JWKS_REFETCH_INTERVAL", usage: "least time between fetches of the provider's keys for an unknown key id (default 10s)"},
 	{name: "LOG_LEVEL", usage: "debug, info, warn or error (default info)"},
+	{name: "LOG_FORMAT", usage: "text or json: every log line, access lines included (default text)"},
+	{name: "METRICS_ADDR", usage: "host:port of a separate listener serving Prometheus GET /metrics (default off)"},
 	{name: "DEBUG_ADDR", usage: "loopback address for Go's pprof profiles (default off)"},
 }
 
@@ -436,6 +443,22 @@ func Load(args []string, environ []string, dotenv map[string]string) (*Config, e
 			return nil, bad(n, "%q is not a loopback host:port; profiles must not be public", v)
 		}
 		c.DebugAddr = v
+	}
+
+	format, formatName := lookup("LOG_FORMAT")
+	switch strings.ToLower(format) {
+	case "", "text":
+		c.LogFormat = "text"
+	case "json":
+		c.LogFormat = "json"
+	default:
+		return nil, bad(formatName, "%q is not text or json", format)
+	}
+	if v, n := lookup("METRICS_ADDR"); v != "" {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return nil, bad(n, "%q is not host:port, such as 127.0.0.1:9090", v)
+		}
+		c.MetricsAddr = v
 	}
 
 	level, levelName := lookup("LOG_LEVEL")

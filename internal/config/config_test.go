@@ -125,6 +125,8 @@ func TestLoadErrors(t *testing.T) {
 		{"short session secret by alias", nil, full(map[string]string{"SESSION_SECRET": "", "AUTH0_SECRET": "short"}), "AUTH0_SECRET"},
 		{"dev mode on a public address", nil, map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, "LISTEN_ADDR"},
 		{"log level", nil, full(map[string]string{"LOG_LEVEL": "loud"}), "LOG_LEVEL"},
+		{"log format", nil, full(map[string]string{"LOG_FORMAT": "xml"}), "LOG_FORMAT"},
+		{"metrics address without port", nil, full(map[string]string{"METRICS_ADDR": "127.0.0.1"}), "METRICS_ADDR"},
 		{"rate limit", nil, full(map[string]string{"LOGIN_RATE_LIMIT": "-1"}), "LOGIN_RATE_LIMIT"},
 		{"provider timeout", nil, full(map[string]string{"OIDC_HTTP_TIMEOUT": "0s"}), "OIDC_HTTP_TIMEOUT"},
 		{"jwks refetch interval", nil, full(map[string]string{"OIDC_JWKS_REFETCH_INTERVAL": "often"}), "OIDC_JWKS_REFETCH_INTERVAL"},

@@ -77,16 +77,31 @@ func misspeltIssuer(unknown []Unknown) *Unknown {
 	return nil
 }
 
-// closest returns the name among names with the least edit distance to s
-// (the first of equals, in the order of the settings table).
+// closest returns the name among names most like s: the least edit
+// distance, where a name cut short (LOGIN_RATE for LOGIN_RATE_LIMIT) counts
+// as one edit; among equals, the longest common prefix, then the first in
+// the settings table.
 func closest(s string, names []string) string {
-	best, bestD := "", -1
+	best, bestD, bestP := "", -1, -1
 	for _, n := range names {
-		if d := levenshtein(s, n); bestD < 0 || d < bestD {
-			best, bestD = n, d
+		d := levenshtein(s, n)
+		if strings.HasPrefix(n, s) || strings.HasPrefix(s, n) {
+			d = min(d, 1)
+		}
+		p := commonPrefix(s, n)
+		if bestD < 0 || d < bestD || (d == bestD && p > bestP) {
+			best, bestD, bestP = n, d, p
 		}
 	}
 	return best
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // levenshtein is the edit distance between a and b, with a transposition
