@@ -14,8 +14,11 @@
 // server), a password login page and back-channel logout.
 //
 // Everything is kept in memory and a new signing key is generated on every
-// Start, so tokens do not survive a restart. The provider keeps no single
-// sign-on session: every authorization request shows the login form.
+// Start, so tokens do not survive a restart. By default the provider keeps
+// no single sign-on session, so every authorization request shows the login
+// form; Config.SSOSessionLifetime turns one on. ID tokens always carry
+// auth_time, the time the user typed the password, and refreshed ID tokens
+// keep it; max_age and prompt=login are honoured.
 package devidp
 
 import (
@@ -132,6 +135,16 @@ type Config struct {
 	AccessTokenLifetime    time.Duration // default 1h
 	IDTokenLifetime        time.Duration // default 1h
 	Logger                 *slog.Logger  // nil = discard
+
+	// SSOSessionLifetime turns on single sign-on sessions at the provider:
+	// after a password sign-in, the browser (a cookie) stays signed in for
+	// this long, and a later authorization request signs it in without the
+	// form and with the original auth_time, unless the request asks for a
+	// fresh authentication with max_age (older than max_age seconds) or
+	// prompt=login. prompt=none then succeeds with a session. end_session
+	// ends it. Zero (the default) keeps no session: every authorization
+	// shows the form.
+	SSOSessionLifetime time.Duration
 }
 
 // Server is a running provider.
@@ -233,6 +246,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.store = newStorage(c, users, key, cfg.AccessTokenLifetime)
 	s.store.endSession = s.backchannelLogoutOnEndSession
+	s.store.ssoLifetime = cfg.SSOSessionLifetime
 
 	handler, err := s.newHandler(cryptoKey)
 	if err != nil {
@@ -320,7 +334,11 @@ func (s *Server) newHandler(cryptoKey [32]byte) (http.Handler, error) {
 		store:    s.store,
 		users:    s.users,
 		callback: op.AuthCallbackURL(provider),
-		log:      s.log,
+		authError: func(w http.ResponseWriter, r *http.Request, req *authRequest, err error) {
+			op.AuthRequestError(w, r, req, err, provider)
+		},
+		ssoLifetime: s.cfg.SSOSessionLifetime,
+		log:         s.log,
 	}
 
 	r := chi.NewRouter()
@@ -354,6 +372,12 @@ func (s *Server) dropInvalidIDTokenHint(provider *op.Provider) http.Handler {
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "invalid request", http.StatusBadRequest)
 			return
+		}
+		// Logging out ends the browser's single sign-on session, whatever
+		// the hint says.
+		if c, err := r.Cookie(ssoCookie); err == nil {
+			s.store.endSSOSessions(c.Value, "")
+			http.SetCookie(w, &http.Cookie{Name: ssoCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
 		if hint := r.Form.Get("id_token_hint"); hint != "" {
 			_, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](r.Context(), hint, provider.IDTokenHintVerifier(r.Context()))
@@ -427,7 +451,12 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		if err := s.http.Shutdown(ctx); err != nil {
-			s.closeErr = errors.Join(err, s.http.Close())
+			// Shutdown counts a connection that a client dialed but never
+			// sent a request on (an HTTP client's spare dial) as busy for
+			// five seconds; such a connection, or a slow request, is cut
+			// here rather than failing Close.
+			s.log.Warn("devidp: connections still open at shutdown are closed", "error", err)
+			s.closeErr = s.http.Close()
 		}
 		<-s.serveDone
 		s.bcClient.CloseIdleConnections()

@@ -142,6 +142,8 @@ func pkce(t *testing.T) (verifier, challenge string) {
 // authRequest describes one authorization request.
 type authRequest struct {
 	state, nonce, challenge, method string
+	// extra are more parameters (max_age, prompt...).
+	extra url.Values
 }
 
 func authorizeURL(t *testing.T, d discovery, ar authRequest) string {
@@ -159,6 +161,9 @@ func authorizeURL(t *testing.T, d discovery, ar authRequest) string {
 	}
 	if ar.method != "" {
 		q.Set("code_challenge_method", ar.method)
+	}
+	for k, v := range ar.extra {
+		q[k] = v
 	}
 	return d.AuthorizationEndpoint + "?" + q.Encode()
 }
@@ -327,6 +332,9 @@ type idClaims struct {
 	Email         string `json:"email"`
 	EmailVerified *bool  `json:"email_verified"`
 	Picture       string `json:"picture"`
+	Nickname      string `json:"nickname"`
+	AuthTime      int64  `json:"auth_time"`
+	IssuedAt      int64  `json:"iat"`
 }
 
 func verifyIDToken(t *testing.T, srv *devidp.Server, raw string) (*oidc.IDToken, idClaims) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,11 +46,26 @@ type storage struct {
 	// session of sub/sid. It may be nil.
 	endSession func(ctx context.Context, sub, sid string)
 
+	// ssoLifetime is how long a single sign-on session lasts; zero means
+	// the provider keeps none and every authorization shows the form.
+	ssoLifetime time.Duration
+
 	mu            sync.Mutex
 	authRequests  map[string]*authRequest
 	codes         map[string]string // code -> auth request ID
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
+	ssoSessions   map[string]*ssoSession // by the cookie's value
+}
+
+// ssoSession is a browser's single sign-on session at the provider: who
+// signed in, when they typed their password, and the OP session id (sid)
+// that every ID token of the session carries.
+type ssoSession struct {
+	Subject   string
+	SessionID string
+	AuthTime  time.Time
+	Expires   time.Time
 }
 
 func newStorage(c *client, users []User, key signingKey, accessTokenLifetime time.Duration) *storage {
@@ -63,6 +79,7 @@ func newStorage(c *client, users []User, key signingKey, accessTokenLifetime tim
 		codes:               make(map[string]string),
 		accessTokens:        make(map[string]*accessToken),
 		refreshTokens:       make(map[string]*refreshToken),
+		ssoSessions:         make(map[string]*ssoSession),
 	}
 }
 
@@ -106,6 +123,16 @@ func (s *storage) userBySubject(sub string) (User, bool) {
 	return User{}, false
 }
 
+// userByEmail returns the user with the given email address.
+func (s *storage) userByEmail(email string) (User, bool) {
+	for _, u := range s.users {
+		if u.Email != "" && strings.EqualFold(u.Email, email) {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
 // checkPassword reports whether username and password belong to a user.
 func (s *storage) checkPassword(username, password string) (User, bool) {
 	u, ok := s.userByUsername(username)
@@ -120,29 +147,71 @@ func (s *storage) checkPassword(username, password string) (User, bool) {
 	return u, true
 }
 
-// pendingAuthRequest reports whether id names an auth request that is
+// pendingAuthRequest returns a copy of the auth request id if it is
 // waiting for the user to sign in.
-func (s *storage) pendingAuthRequest(id string) bool {
+func (s *storage) pendingAuthRequest(id string) (*authRequest, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	req, ok := s.authRequests[id]
-	return ok && time.Since(req.CreatedAt) < authRequestLifetime && req.CodeIssuedAt.IsZero()
+	if !ok || time.Since(req.CreatedAt) >= authRequestLifetime || !req.CodeIssuedAt.IsZero() {
+		return nil, false
+	}
+	return req.clone(), true
 }
 
-// completeLogin marks the auth request id as authenticated for user and
-// starts a new OP session for it.
-func (s *storage) completeLogin(id string, user User) error {
+// completeLogin marks the auth request id as authenticated for the user
+// sub at authTime, in the OP session sid.
+func (s *storage) completeLogin(id, sub, sid string, authTime time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	req, ok := s.authRequests[id]
 	if !ok || time.Since(req.CreatedAt) >= authRequestLifetime || !req.CodeIssuedAt.IsZero() {
 		return errors.New("auth request not found or expired")
 	}
-	req.UserID = user.Subject
-	req.SessionID = randomID()
-	req.AuthTime = time.Now()
+	req.UserID = sub
+	req.SessionID = sid
+	req.AuthTime = authTime
 	req.done = true
 	return nil
+}
+
+// ssoSession returns the live single sign-on session with the cookie value
+// id.
+func (s *storage) ssoSession(id string) (ssoSession, bool) {
+	if id == "" {
+		return ssoSession{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.ssoSessions[id]
+	if !ok || time.Now().After(sess.Expires) {
+		return ssoSession{}, false
+	}
+	return *sess, true
+}
+
+// saveSSOSession stores sess under the cookie value id, replacing what was
+// there.
+func (s *storage) saveSSOSession(id string, sess ssoSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ssoSessions[id] = &sess
+}
+
+// endSSOSessions deletes the single sign-on session with the cookie value
+// id and every one with the OP session id sid (either may be empty).
+func (s *storage) endSSOSessions(id, sid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.ssoSessions, id)
+	if sid == "" {
+		return
+	}
+	for k, sess := range s.ssoSessions {
+		if sess.SessionID == sid {
+			delete(s.ssoSessions, k)
+		}
+	}
 }
 
 // purgeLocked drops expired state. s.mu must be held.
@@ -167,13 +236,19 @@ func (s *storage) purgeLocked(now time.Time) {
 			delete(s.refreshTokens, id)
 		}
 	}
+	for id, sess := range s.ssoSessions {
+		if now.After(sess.Expires) {
+			delete(s.ssoSessions, id)
+		}
+	}
 }
 
 // CreateAuthRequest implements op.Storage. It is called after the
 // authorization request was parsed and validated.
 func (s *storage) CreateAuthRequest(_ context.Context, authReq *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	if slices.Contains(authReq.Prompt, oidc.PromptNone) {
-		// The provider keeps no SSO session, so it cannot sign in silently.
+	promptNone := slices.Contains(authReq.Prompt, oidc.PromptNone)
+	if promptNone && s.ssoLifetime <= 0 {
+		// Without single sign-on sessions nobody can be signed in silently.
 		return nil, oidc.ErrLoginRequired()
 	}
 	var challenge *oidc.CodeChallenge
@@ -197,6 +272,13 @@ func (s *storage) CreateAuthRequest(_ context.Context, authReq *oidc.AuthRequest
 		ResponseType:  authReq.ResponseType,
 		ResponseMode:  authReq.ResponseMode,
 		CodeChallenge: challenge,
+		PromptNone:    promptNone,
+		LoginHint:     authReq.LoginHint,
+	}
+	if authReq.MaxAge != nil {
+		// Already 0 when prompt=login (op.ValidateAuthReqPrompt).
+		m := *authReq.MaxAge
+		req.MaxAge = &m
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -361,6 +443,9 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 				sid = v
 			}
 		}
+	}
+	if sid != "" {
+		s.endSSOSessions("", sid)
 	}
 	if req.UserID != "" {
 		s.revokeSession(req.UserID, req.ClientID, sid)

@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // Paths served by the provider next to the op package's endpoints.
@@ -39,12 +42,22 @@ func loginURL(id string) string {
 	return pathLogin + "?" + url.Values{"authRequestID": {id}}.Encode()
 }
 
+// ssoCookie names the browser's single sign-on session at the provider
+// (only with Config.SSOSessionLifetime).
+const ssoCookie = "devidp_sso"
+
 // ui serves the login page and the provider's static assets.
 type ui struct {
 	store    *storage
 	users    []User
 	callback func(ctx context.Context, authRequestID string) string
-	log      *slog.Logger
+	// authError sends the browser back to the client with an OAuth error
+	// for the auth request.
+	authError func(w http.ResponseWriter, r *http.Request, req *authRequest, err error)
+	// ssoLifetime is Config.SSOSessionLifetime: zero means no single
+	// sign-on sessions.
+	ssoLifetime time.Duration
+	log         *slog.Logger
 }
 
 type loginPage struct {
@@ -52,7 +65,10 @@ type loginPage struct {
 	AuthRequestID string
 	Username      string
 	Error         string
-	Users         []User
+	// Reauth is true when the client asked for a fresh authentication
+	// (max_age or prompt=login).
+	Reauth bool
+	Users  []User
 }
 
 type messagePage struct {
@@ -86,14 +102,99 @@ func (u *ui) renderExpired(w http.ResponseWriter) {
 	})
 }
 
-// loginForm shows the login form for the auth request in the query.
+// loginForm shows the login form for the auth request in the query. With
+// single sign-on sessions on, a browser whose session is recent enough for
+// the request's max_age (prompt=login means 0) is signed in at once, with
+// the session's auth_time; a prompt=none request without one goes back to
+// the client with login_required.
 func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
-	if !u.store.pendingAuthRequest(id) {
+	req, ok := u.store.pendingAuthRequest(id)
+	if !ok {
 		u.renderExpired(w)
 		return
 	}
-	u.render(w, http.StatusOK, "login", loginPage{Title: "Sign in", AuthRequestID: id, Users: u.users})
+	page := loginPage{Title: "Sign in", AuthRequestID: id, Reauth: req.MaxAge != nil, Users: u.users}
+	if user, ok := u.userForHint(req.LoginHint); ok {
+		page.Username = user.Username
+	}
+	if u.ssoLifetime > 0 {
+		sess, ok := u.currentSSO(r)
+		if ok && req.allowsAuthTime(sess.AuthTime, time.Now()) {
+			if err := u.store.completeLogin(id, sess.Subject, sess.SessionID, sess.AuthTime); err != nil {
+				u.renderExpired(w)
+				return
+			}
+			u.log.Info("devidp: signed in by the single sign-on session", "sub", sess.Subject)
+			http.Redirect(w, r, u.callback(r.Context(), id), http.StatusSeeOther)
+			return
+		}
+		if req.PromptNone {
+			u.authError(w, r, req, oidc.ErrLoginRequired())
+			return
+		}
+		if ok && page.Username == "" {
+			if user, found := u.store.userBySubject(sess.Subject); found {
+				page.Username = user.Username
+			}
+		}
+	}
+	u.render(w, http.StatusOK, "login", page)
+}
+
+// userForHint returns the user a login_hint names by username or email.
+func (u *ui) userForHint(hint string) (User, bool) {
+	if hint == "" {
+		return User{}, false
+	}
+	if user, ok := u.store.userByUsername(hint); ok {
+		return user, true
+	}
+	return u.store.userByEmail(hint)
+}
+
+// currentSSO returns the browser's live single sign-on session.
+func (u *ui) currentSSO(r *http.Request) (ssoSession, bool) {
+	c, err := r.Cookie(ssoCookie)
+	if err != nil {
+		return ssoSession{}, false
+	}
+	return u.store.ssoSession(c.Value)
+}
+
+// startSSO records a password sign-in of user in the browser's single
+// sign-on session and returns the OP session id (sid) for the login. A
+// browser already signed in as the same user keeps its sid, as a
+// re-authentication does at Auth0; otherwise a new session starts.
+func (u *ui) startSSO(w http.ResponseWriter, r *http.Request, user User, authTime time.Time) string {
+	if u.ssoLifetime <= 0 {
+		return randomID()
+	}
+	sid := randomID()
+	if c, err := r.Cookie(ssoCookie); err == nil {
+		if old, ok := u.store.ssoSession(c.Value); ok && old.Subject == user.Subject {
+			sid = old.SessionID
+		}
+		u.store.endSSOSessions(c.Value, "")
+	}
+	// A new cookie value on every password sign-in, so a value seen before
+	// it never names the new session.
+	id := randomID()
+	u.store.saveSSOSession(id, ssoSession{
+		Subject:   user.Subject,
+		SessionID: sid,
+		AuthTime:  authTime,
+		Expires:   authTime.Add(u.ssoLifetime),
+	})
+	http.SetCookie(w, &http.Cookie{
+		Name:     ssoCookie,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   int(u.ssoLifetime / time.Second),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return sid
 }
 
 // login checks the submitted credentials. On success it marks the auth
@@ -108,7 +209,8 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 	id := r.PostForm.Get("authRequestID")
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	if !u.store.pendingAuthRequest(id) {
+	req, ok := u.store.pendingAuthRequest(id)
+	if !ok {
 		u.renderExpired(w)
 		return
 	}
@@ -121,11 +223,15 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 			AuthRequestID: id,
 			Username:      username,
 			Error:         loginErrorMessage,
+			Reauth:        req.MaxAge != nil,
 			Users:         u.users,
 		})
 		return
 	}
-	if err := u.store.completeLogin(id, user); err != nil {
+	// auth_time is now: when the user typed the password.
+	authTime := time.Now()
+	sid := u.startSSO(w, r, user, authTime)
+	if err := u.store.completeLogin(id, user.Subject, sid, authTime); err != nil {
 		u.renderExpired(w)
 		return
 	}
