@@ -46,6 +46,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/crypto"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	appassets "github.com/loginapp/login/assets"
 )
 
 // Defaults for the zero values of Config.
@@ -347,6 +349,8 @@ func (s *Server) newHandler(cryptoKey [32]byte) (http.Handler, error) {
 	r.Post(pathLogin, issuerCtx.HandlerFunc(u.login))
 	r.Get(pathLoggedOut, u.loggedOut)
 	r.Get(pathStatic+"*", u.asset)
+	// The app's stylesheet, for pages that look like the app's.
+	r.Handle(appassets.Prefix+"*", appassets.Handler())
 	r.Get(pathAvatars+"*", u.asset)
 	r.Handle(provider.EndSessionEndpoint().Relative(), issuerCtx.Handler(s.dropInvalidIDTokenHint(provider)))
 	r.Mount("/", provider)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	appassets "github.com/loginapp/login/assets"
 )
 
 // Paths served by the provider next to the op package's endpoints.
@@ -30,10 +32,15 @@ const loginErrorMessage = "Wrong username or password"
 //go:embed templates/pages.html static
 var assets embed.FS
 
-var pages = template.Must(template.ParseFS(assets, "templates/pages.html"))
+// pages are the provider's HTML pages. They link the app's own stylesheet,
+// which the provider serves under assets.Prefix from the assets package, so
+// that they look like the app without a copy of its CSS.
+var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
+	"appCSS": func() string { return appassets.Path("css/app.css") },
+}).ParseFS(assets, "templates/pages.html"))
 
 // pageCSP is the Content-Security-Policy of the HTML pages. The pages have no
-// scripts and only the same-origin stylesheet.
+// scripts and only same-origin stylesheets and images.
 const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // loginURL is the login page for the auth request id. The op package
@@ -68,12 +75,30 @@ type loginPage struct {
 	// Reauth is true when the client asked for a fresh authentication
 	// (max_age or prompt=login).
 	Reauth bool
-	Users  []User
+	Users  []demoAccount
+}
+
+// demoAccount is one line of the login page's list of demo accounts.
+type demoAccount struct {
+	Name, Username, Password string
+	Social                   bool
+	Connection               string
 }
 
 type messagePage struct {
 	Title   string
 	Message string
+	// LinkURL and LinkText are an optional way on.
+	LinkURL, LinkText string
+}
+
+// demoAccounts lists users for the login page.
+func demoAccounts(users []User) []demoAccount {
+	list := make([]demoAccount, 0, len(users))
+	for _, u := range users {
+		list = append(list, demoAccount{Name: u.Name, Username: u.Username, Password: u.Password})
+	}
+	return list
 }
 
 // render executes the template name into w with the page headers and status.
@@ -114,7 +139,7 @@ func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
 		u.renderExpired(w)
 		return
 	}
-	page := loginPage{Title: "Sign in", AuthRequestID: id, Reauth: req.MaxAge != nil, Users: u.users}
+	page := loginPage{Title: "Sign in", AuthRequestID: id, Reauth: req.MaxAge != nil, Users: demoAccounts(u.users)}
 	if user, ok := u.userForHint(req.LoginHint); ok {
 		page.Username = user.Username
 	}
@@ -224,7 +249,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 			Username:      username,
 			Error:         loginErrorMessage,
 			Reauth:        req.MaxAge != nil,
-			Users:         u.users,
+			Users:         demoAccounts(u.users),
 		})
 		return
 	}
