@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,8 +36,7 @@ var (
 // the authorization code and refresh token grants, and password login.
 type storage struct {
 	client              *client
-	users               []User
-	usersUpdatedAt      time.Time
+	dir                 *directory
 	signingKey          signingKey
 	accessTokenLifetime time.Duration
 
@@ -68,11 +66,10 @@ type ssoSession struct {
 	Expires   time.Time
 }
 
-func newStorage(c *client, users []User, key signingKey, accessTokenLifetime time.Duration) *storage {
+func newStorage(c *client, dir *directory, key signingKey, accessTokenLifetime time.Duration) *storage {
 	return &storage{
 		client:              c,
-		users:               users,
-		usersUpdatedAt:      time.Now().Truncate(time.Second),
+		dir:                 dir,
 		signingKey:          key,
 		accessTokenLifetime: accessTokenLifetime,
 		authRequests:        make(map[string]*authRequest),
@@ -104,47 +101,17 @@ func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return &k.key.PublicKey }
 
 // userByUsername returns the user with the given username.
-func (s *storage) userByUsername(username string) (User, bool) {
-	for _, u := range s.users {
-		if u.Username == username {
-			return u, true
-		}
-	}
-	return User{}, false
-}
+func (s *storage) userByUsername(username string) (User, bool) { return s.dir.byUsername(username) }
 
 // userBySubject returns the user with the given subject.
-func (s *storage) userBySubject(sub string) (User, bool) {
-	for _, u := range s.users {
-		if u.Subject == sub {
-			return u, true
-		}
-	}
-	return User{}, false
-}
+func (s *storage) userBySubject(sub string) (User, bool) { return s.dir.bySubject(sub) }
 
 // userByEmail returns the user with the given email address.
-func (s *storage) userByEmail(email string) (User, bool) {
-	for _, u := range s.users {
-		if u.Email != "" && strings.EqualFold(u.Email, email) {
-			return u, true
-		}
-	}
-	return User{}, false
-}
+func (s *storage) userByEmail(email string) (User, bool) { return s.dir.byEmail(email) }
 
 // checkPassword reports whether username and password belong to a user.
 func (s *storage) checkPassword(username, password string) (User, bool) {
-	u, ok := s.userByUsername(username)
-	if !ok {
-		// Compare anyway, so timing does not tell whether the user exists.
-		subtle.ConstantTimeCompare([]byte(password), []byte("\x00not-a-password"))
-		return User{}, false
-	}
-	if subtle.ConstantTimeCompare([]byte(password), []byte(u.Password)) != 1 {
-		return User{}, false
-	}
-	return u, true
+	return s.dir.checkPassword(username, password)
 }
 
 // pendingAuthRequest returns a copy of the auth request id if it is
@@ -635,7 +602,7 @@ func (s *storage) setUserinfo(userinfo *oidc.UserInfo, sub string, scopes []stri
 			if tag, err := language.Parse(u.Locale); err == nil && u.Locale != "" {
 				userinfo.Locale = oidc.NewLocale(tag)
 			}
-			userinfo.UpdatedAt = oidc.FromTime(s.usersUpdatedAt)
+			userinfo.UpdatedAt = oidc.FromTime(s.dir.updatedAt(u.Subject))
 		case oidc.ScopeEmail:
 			userinfo.Email = u.Email
 			userinfo.EmailVerified = oidc.Bool(u.EmailVerified)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -24,7 +26,16 @@ const (
 	pathLoggedOut = "/logged-out"
 	pathStatic    = "/static/"
 	pathAvatars   = "/avatars/"
+
+	// The dev outbox, where the provider's emails land, and the pages their
+	// links open.
+	pathDevOutbox        = "/dev/outbox"
+	pathDevVerifyEmail   = "/dev/verify-email"
+	pathDevResetPassword = "/dev/reset-password"
 )
+
+// minPasswordRunes is the shortest new password the reset form takes.
+const minPasswordRunes = 8
 
 // loginErrorMessage is shown, with status 401, after a failed sign-in.
 const loginErrorMessage = "Wrong username or password"
@@ -56,7 +67,6 @@ const ssoCookie = "devidp_sso"
 // ui serves the login page and the provider's static assets.
 type ui struct {
 	store    *storage
-	users    []User
 	callback func(ctx context.Context, authRequestID string) string
 	// authError sends the browser back to the client with an OAuth error
 	// for the auth request.
@@ -92,13 +102,32 @@ type messagePage struct {
 	LinkURL, LinkText string
 }
 
-// demoAccounts lists users for the login page.
-func demoAccounts(users []User) []demoAccount {
+// demoAccounts lists the users, as they are now, for the login page.
+func (u *ui) demoAccounts() []demoAccount {
+	users := u.store.dir.users()
 	list := make([]demoAccount, 0, len(users))
-	for _, u := range users {
-		list = append(list, demoAccount{Name: u.Name, Username: u.Username, Password: u.Password})
+	for _, user := range users {
+		list = append(list, demoAccount{
+			Name:       user.Name,
+			Username:   user.Username,
+			Password:   user.Password,
+			Social:     user.social(),
+			Connection: user.connection(),
+		})
 	}
 	return list
+}
+
+type outboxPage struct {
+	Title  string
+	Emails []Email
+}
+
+type resetPage struct {
+	Title    string
+	Ticket   string
+	Username string
+	Error    string
 }
 
 // render executes the template name into w with the page headers and status.
@@ -139,7 +168,7 @@ func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
 		u.renderExpired(w)
 		return
 	}
-	page := loginPage{Title: "Sign in", AuthRequestID: id, Reauth: req.MaxAge != nil, Users: demoAccounts(u.users)}
+	page := loginPage{Title: "Sign in", AuthRequestID: id, Reauth: req.MaxAge != nil, Users: u.demoAccounts()}
 	if user, ok := u.userForHint(req.LoginHint); ok {
 		page.Username = user.Username
 	}
@@ -249,7 +278,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 			Username:      username,
 			Error:         loginErrorMessage,
 			Reauth:        req.MaxAge != nil,
-			Users:         demoAccounts(u.users),
+			Users:         u.demoAccounts(),
 		})
 		return
 	}
@@ -260,6 +289,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		u.renderExpired(w)
 		return
 	}
+	u.store.dir.recordLogin(user.Subject, authTime)
 	u.log.Info("devidp: signed in", "username", user.Username, "sub", user.Subject)
 	http.Redirect(w, r, u.callback(r.Context(), id), http.StatusSeeOther)
 }
@@ -270,6 +300,94 @@ func (u *ui) loggedOut(w http.ResponseWriter, _ *http.Request) {
 	u.render(w, http.StatusOK, "message", messagePage{
 		Title:   "Signed out",
 		Message: "You have been signed out of the development identity provider. You can close this tab.",
+	})
+}
+
+// outbox lists the emails the provider sent, newest first.
+func (u *ui) outbox(w http.ResponseWriter, _ *http.Request) {
+	u.render(w, http.StatusOK, "outbox", outboxPage{Title: "Outbox", Emails: u.store.dir.emails()})
+}
+
+func (u *ui) renderBadLink(w http.ResponseWriter) {
+	u.render(w, http.StatusBadRequest, "message", messagePage{
+		Title:    "Link not valid",
+		Message:  "This link is unknown, was used already or has expired. Ask the application to send a new email.",
+		LinkURL:  pathDevOutbox,
+		LinkText: "Back to the outbox",
+	})
+}
+
+// verifyEmail redeems a verification link: the address is verified, and
+// the next ID token and userinfo say so.
+func (u *ui) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	sub, ok := u.store.dir.ticket(r.URL.Query().Get("ticket"), ticketVerifyEmail, now, true)
+	if !ok {
+		u.renderBadLink(w)
+		return
+	}
+	user, _ := u.store.dir.update(sub, now, func(user *User) bool {
+		changed := !user.EmailVerified
+		user.EmailVerified = true
+		return changed
+	})
+	u.log.Info("devidp: email verified", "sub", sub)
+	u.render(w, http.StatusOK, "message", messagePage{
+		Title:    "Email verified",
+		Message:  "The address " + user.Email + " is verified. The application sees it at the next sign-in.",
+		LinkURL:  pathDevOutbox,
+		LinkText: "Back to the outbox",
+	})
+}
+
+// resetForm shows the form a password-change link opens.
+func (u *ui) resetForm(w http.ResponseWriter, r *http.Request) {
+	secret := r.URL.Query().Get("ticket")
+	sub, ok := u.store.dir.ticket(secret, ticketResetPassword, time.Now(), false)
+	if !ok {
+		u.renderBadLink(w)
+		return
+	}
+	user, _ := u.store.userBySubject(sub)
+	u.render(w, http.StatusOK, "reset", resetPage{Title: "Choose a new password", Ticket: secret, Username: user.Username})
+}
+
+// resetPassword sets the new password from the form; the link is used up.
+func (u *ui) resetPassword(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		u.render(w, http.StatusBadRequest, "message", messagePage{Title: "Bad request", Message: "The form could not be read."})
+		return
+	}
+	secret, password := r.PostForm.Get("ticket"), r.PostForm.Get("password")
+	now := time.Now()
+	sub, ok := u.store.dir.ticket(secret, ticketResetPassword, now, false)
+	if !ok {
+		u.renderBadLink(w)
+		return
+	}
+	user, _ := u.store.userBySubject(sub)
+	if n := utf8.RuneCountInString(password); n < minPasswordRunes {
+		u.render(w, http.StatusUnprocessableEntity, "reset", resetPage{
+			Title:    "Choose a new password",
+			Ticket:   secret,
+			Username: user.Username,
+			Error:    fmt.Sprintf("The password needs at least %d characters.", minPasswordRunes),
+		})
+		return
+	}
+	if _, ok := u.store.dir.ticket(secret, ticketResetPassword, now, true); !ok {
+		u.renderBadLink(w)
+		return
+	}
+	u.store.dir.update(sub, now, func(user *User) bool {
+		user.Password = password
+		return false
+	})
+	u.log.Info("devidp: password changed by a reset link", "sub", sub)
+	u.render(w, http.StatusOK, "message", messagePage{
+		Title:   "Password changed",
+		Message: "The password of " + user.Username + " is changed. Sign in with the new one at the application.",
 	})
 }
 
