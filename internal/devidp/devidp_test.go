@@ -593,6 +593,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		{"alice", "alice-password", true, true},
 		{"bob", "bob-password", false, true},
 		{"maria", "maria-password", false, false},
+		{"sam", "sam-password", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.username, func(t *testing.T) {
@@ -1180,8 +1181,11 @@ func TestEndSession(t *testing.T) {
 func TestUsersAndAvatar(t *testing.T) {
 	srv := startOP(t, nil)
 	users := srv.Users()
-	if len(users) < 3 {
-		t.Fatalf("Users() has %d users, want the 3 demo users", len(users))
+	if len(users) < 4 {
+		t.Fatalf("Users() has %d users, want the 4 demo users", len(users))
+	}
+	if sam := userByName(t, srv, "sam"); sam.Connection != "google-oauth2" || !strings.HasPrefix(sam.Subject, "google-oauth2|") || sam.Picture != srv.Issuer()+"/avatars/sam.svg" {
+		t.Errorf("sam = %+v, want the social demo user with a picture", sam)
 	}
 	alice := userByName(t, srv, "alice")
 	if want := srv.Issuer() + "/avatars/alice.svg"; alice.Picture != want {
