@@ -13,6 +13,16 @@
 // package adds an in-memory storage (adapted from that module's example
 // server), a password login page and back-channel logout.
 //
+// It also serves the part of Auth0's Management API that the app uses to
+// let users edit their profile (management.go): the client-credentials
+// grant for a management client, GET and PATCH /api/v2/users/{id}, POST
+// /api/v2/jobs/verification-email and the Authentication API's POST
+// /dbconnections/change_password, with Auth0's answers and errors. A change
+// shows in the next login's ID token and userinfo. The emails it "sends"
+// land in a dev outbox (GET /dev/outbox, linked from the login page) whose
+// links verify the address or set a new password. The pages wear the app's
+// look: they link the app's own stylesheet from the assets package.
+//
 // Everything is kept in memory and a new signing key is generated on every
 // Start, so tokens do not survive a restart. By default the provider keeps
 // no single sign-on session, so every authorization request shows the login
