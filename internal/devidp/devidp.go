@@ -13,9 +13,22 @@
 // package adds an in-memory storage (adapted from that module's example
 // server), a password login page and back-channel logout.
 //
+// It also serves the part of Auth0's Management API that the app uses to
+// let users edit their profile (management.go): the client-credentials
+// grant for a management client, GET and PATCH /api/v2/users/{id}, POST
+// /api/v2/jobs/verification-email and the Authentication API's POST
+// /dbconnections/change_password, with Auth0's answers and errors. A change
+// shows in the next login's ID token and userinfo. The emails it "sends"
+// land in a dev outbox (GET /dev/outbox, linked from the login page) whose
+// links verify the address or set a new password. The pages wear the app's
+// look: they link the app's own stylesheet from the assets package.
+//
 // Everything is kept in memory and a new signing key is generated on every
-// Start, so tokens do not survive a restart. The provider keeps no single
-// sign-on session: every authorization request shows the login form.
+// Start, so tokens do not survive a restart. By default the provider keeps
+// no single sign-on session, so every authorization request shows the login
+// form; Config.SSOSessionLifetime turns one on. ID tokens always carry
+// auth_time, the time the user typed the password, and refreshed ID tokens
+// keep it; max_age and prompt=login are honoured.
 package devidp
 
 import (
@@ -43,6 +56,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/crypto"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	appassets "github.com/loginapp/login/assets"
 )
 
 // Defaults for the zero values of Config.
@@ -68,16 +83,31 @@ type User struct {
 	EmailVerified                         bool
 	Picture                               string // URL, may be empty
 	Locale                                string
+	// Connection is the user's Auth0 connection. Empty or
+	// DatabaseConnection is a database user, whose password the provider
+	// keeps. Anything else (such as "google-oauth2") is a social user: the
+	// password stands in for the sign-in at the social provider, the root
+	// attributes (name, nickname, picture...) are reset to these values at
+	// every password sign-in, as Auth0 does for social users, and
+	// change_password is refused.
+	Connection string
+	// UserMetadata is Auth0's user_metadata: what the user may edit beyond
+	// the root attributes (the app uses "locale" and "timezone"). It is
+	// served by the Management API and, as at Auth0 without an Action, not
+	// put into ID tokens or userinfo.
+	UserMetadata map[string]any
 }
 
 // DemoUsers returns the built-in demo accounts: "alice" (password
-// "alice-password", with a picture), "bob" ("bob-password", no picture) and
-// "maria" ("maria-password", a long name and an unverified email).
+// "alice-password", with a picture), "bob" ("bob-password", no picture),
+// "maria" ("maria-password", a long name and an unverified email), which
+// are database users, and "sam" ("sam-password"), a social user of the
+// google-oauth2 connection.
 //
-// Alice's Picture is the issuer-relative path "/avatars/alice.svg"; Start
+// Pictures are issuer-relative paths such as "/avatars/alice.svg"; Start
 // resolves a Picture that starts with "/" against the issuer, so
 // Server.Users reports it as issuer + "/avatars/alice.svg". The provider
-// serves that image itself.
+// serves those images itself.
 func DemoUsers() []User {
 	return []User{
 		{
@@ -92,6 +122,7 @@ func DemoUsers() []User {
 			EmailVerified: true,
 			Picture:       pathAvatars + "alice.svg",
 			Locale:        "en-GB",
+			UserMetadata:  map[string]any{"locale": "en-GB", "timezone": "Europe/London"},
 		},
 		{
 			Username:      "bob",
@@ -116,6 +147,21 @@ func DemoUsers() []User {
 			Email:         "maria@example.com",
 			EmailVerified: false,
 			Locale:        "es-ES",
+			UserMetadata:  map[string]any{"locale": "es-ES", "timezone": "Europe/Madrid"},
+		},
+		{
+			Username:      "sam",
+			Password:      "sam-password",
+			Subject:       "google-oauth2|104683254367890123456",
+			Name:          "Sam Sample",
+			GivenName:     "Sam",
+			FamilyName:    "Sample",
+			Nickname:      "sam.sample",
+			Email:         "sam.sample@example.com",
+			EmailVerified: true,
+			Picture:       pathAvatars + "sam.svg",
+			Locale:        "en",
+			Connection:    "google-oauth2",
 		},
 	}
 }
@@ -132,13 +178,39 @@ type Config struct {
 	AccessTokenLifetime    time.Duration // default 1h
 	IDTokenLifetime        time.Duration // default 1h
 	Logger                 *slog.Logger  // nil = discard
+
+	// SSOSessionLifetime turns on single sign-on sessions at the provider:
+	// after a password sign-in, the browser (a cookie) stays signed in for
+	// this long, and a later authorization request signs it in without the
+	// form and with the original auth_time, unless the request asks for a
+	// fresh authentication with max_age (older than max_age seconds) or
+	// prompt=login. prompt=none then succeeds with a session. end_session
+	// ends it. Zero (the default) keeps no session: every authorization
+	// shows the form.
+	SSOSessionLifetime time.Duration
+
+	// ManagementClientID and ManagementClientSecret are the
+	// machine-to-machine client that may get Management API access tokens
+	// with the client-credentials grant at the token endpoint (Auth0's
+	// AUTH0_MGMT_CLIENT_ID / AUTH0_MGMT_CLIENT_SECRET). Empty means the
+	// app's own client (ClientID, ClientSecret) may, as Auth0 lets an
+	// application that the Management API is granted to.
+	ManagementClientID, ManagementClientSecret string
+	// ManagementAudience is the Management API's identifier, the grant's
+	// required audience. Empty means Issuer() + "/api/v2/".
+	ManagementAudience string
+	// ManagementScopes are the scopes granted to the management client; nil
+	// means read:users and update:users. Fewer make the API answer 403
+	// insufficient_scope, as Auth0 does.
+	ManagementScopes []string
 }
 
 // Server is a running provider.
 type Server struct {
 	issuer   string
 	cfg      Config
-	users    []User
+	dir      *directory
+	mgmt     *mgmt
 	store    *storage
 	key      signingKey
 	log      *slog.Logger
@@ -161,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.ClientSecret == "" {
 		return nil, errors.New("devidp: Config.ClientSecret is required")
+	}
+	if (cfg.ManagementClientID == "") != (cfg.ManagementClientSecret == "") {
+		return nil, errors.New("devidp: Config.ManagementClientID and ManagementClientSecret go together")
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = defaultAddr
@@ -213,7 +288,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		issuer: issuer,
 		cfg:    cfg,
-		users:  users,
+		dir:    newDirectory(users, time.Now()),
 		key:    key,
 		log:    log,
 		bcClient: &http.Client{
@@ -231,8 +306,30 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		postLogoutRedirectURIs: slices.Clone(cfg.PostLogoutRedirectURIs),
 		idTokenLifetime:        cfg.IDTokenLifetime,
 	}
-	s.store = newStorage(c, users, key, cfg.AccessTokenLifetime)
+	s.mgmt = &mgmt{
+		issuer:       issuer,
+		audience:     cfg.ManagementAudience,
+		clientID:     cfg.ManagementClientID,
+		clientSecret: cfg.ManagementClientSecret,
+		appClientID:  cfg.ClientID,
+		scopes:       slices.Clone(cfg.ManagementScopes),
+		lifetime:     cfg.AccessTokenLifetime,
+		key:          key,
+		dir:          s.dir,
+		log:          log,
+	}
+	if s.mgmt.audience == "" {
+		s.mgmt.audience = issuer + "/api/v2/"
+	}
+	if s.mgmt.clientID == "" {
+		s.mgmt.clientID, s.mgmt.clientSecret = cfg.ClientID, cfg.ClientSecret
+	}
+	if s.mgmt.scopes == nil {
+		s.mgmt.scopes = slices.Clone(defaultManagementScopes)
+	}
+	s.store = newStorage(c, s.dir, key, cfg.AccessTokenLifetime)
 	s.store.endSession = s.backchannelLogoutOnEndSession
+	s.store.ssoLifetime = cfg.SSOSessionLifetime
 
 	handler, err := s.newHandler(cryptoKey)
 	if err != nil {
@@ -318,9 +415,12 @@ func (s *Server) newHandler(cryptoKey [32]byte) (http.Handler, error) {
 	issuerCtx := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 	u := &ui{
 		store:    s.store,
-		users:    s.users,
 		callback: op.AuthCallbackURL(provider),
-		log:      s.log,
+		authError: func(w http.ResponseWriter, r *http.Request, req *authRequest, err error) {
+			op.AuthRequestError(w, r, req, err, provider)
+		},
+		ssoLifetime: s.cfg.SSOSessionLifetime,
+		log:         s.log,
 	}
 
 	r := chi.NewRouter()
@@ -328,11 +428,43 @@ func (s *Server) newHandler(cryptoKey [32]byte) (http.Handler, error) {
 	r.Get(pathLogin, u.loginForm)
 	r.Post(pathLogin, issuerCtx.HandlerFunc(u.login))
 	r.Get(pathLoggedOut, u.loggedOut)
+	r.Get(pathDevOutbox, u.outbox)
+	r.Get(pathDevVerifyEmail, u.verifyEmail)
+	r.Get(pathDevResetPassword, u.resetForm)
+	r.With(http.NewCrossOriginProtection().Handler).Post(pathDevResetPassword, u.resetPassword)
+
+	// The Management API subset, and the client-credentials grant, which
+	// the op package does not serve with Auth0's audience parameter.
+	r.Post(provider.TokenEndpoint().Relative(), s.clientCredentialsOr(provider))
+	r.HandleFunc(pathUsers+"*", s.mgmt.users)
+	r.Post(pathVerificationEmail, s.mgmt.verificationEmail)
+	r.HandleFunc("/api/v2/*", s.mgmt.notFound)
+	r.Post(pathChangePassword, s.mgmt.changePassword)
 	r.Get(pathStatic+"*", u.asset)
+	// The app's stylesheet, for pages that look like the app's.
+	r.Handle(appassets.Prefix+"*", appassets.Handler())
 	r.Get(pathAvatars+"*", u.asset)
 	r.Handle(provider.EndSessionEndpoint().Relative(), issuerCtx.Handler(s.dropInvalidIDTokenHint(provider)))
 	r.Mount("/", provider)
 	return r, nil
+}
+
+// clientCredentialsOr answers the client-credentials grant itself and
+// passes every other token request on to provider.
+func (s *Server) clientCredentialsOr(provider *op.Provider) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "the body is not a form"})
+			return
+		}
+		// ParseForm is idempotent, so the op package reads the same form.
+		if r.PostForm.Get("grant_type") == "client_credentials" {
+			s.mgmt.clientCredentials(w, r)
+			return
+		}
+		provider.ServeHTTP(w, r)
+	}
 }
 
 // supportedClaims are the claims advertised in discovery.
@@ -354,6 +486,12 @@ func (s *Server) dropInvalidIDTokenHint(provider *op.Provider) http.Handler {
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "invalid request", http.StatusBadRequest)
 			return
+		}
+		// Logging out ends the browser's single sign-on session, whatever
+		// the hint says.
+		if c, err := r.Cookie(ssoCookie); err == nil {
+			s.store.endSSOSessions(c.Value, "")
+			http.SetCookie(w, &http.Cookie{Name: ssoCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
 		if hint := r.Form.Get("id_token_hint"); hint != "" {
 			_, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](r.Context(), hint, provider.IDTokenHintVerifier(r.Context()))
@@ -415,9 +553,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // trailing slash.
 func (s *Server) Issuer() string { return s.issuer }
 
-// Users returns the provider's accounts, with issuer-relative Picture paths
-// resolved to absolute URLs.
-func (s *Server) Users() []User { return slices.Clone(s.users) }
+// Users returns the provider's accounts as they are now (after changes
+// through the Management API, email verification or a password reset),
+// with issuer-relative Picture paths resolved to absolute URLs.
+func (s *Server) Users() []User { return s.dir.users() }
+
+// Outbox returns the emails the provider sent (verification and
+// password-change emails), newest first. Their links work in a browser;
+// the dev outbox page, linked from the login page, lists the same.
+func (s *Server) Outbox() []Email { return s.dir.emails() }
+
+// ManagementAudience is the Management API's audience: Config's, or
+// Issuer() + "/api/v2/".
+func (s *Server) ManagementAudience() string { return s.mgmt.audience }
 
 // Close shuts the server down gracefully, waiting at most a few seconds for
 // in-flight requests before closing their connections. It is safe to call
@@ -427,7 +575,12 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		if err := s.http.Shutdown(ctx); err != nil {
-			s.closeErr = errors.Join(err, s.http.Close())
+			// Shutdown counts a connection that a client dialed but never
+			// sent a request on (an HTTP client's spare dial) as busy for
+			// five seconds; such a connection, or a slow request, is cut
+			// here rather than failing Close.
+			s.log.Warn("devidp: connections still open at shutdown are closed", "error", err)
+			s.closeErr = s.http.Close()
 		}
 		<-s.serveDone
 		s.bcClient.CloseIdleConnections()

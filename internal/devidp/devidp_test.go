@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/loginapp/login/assets"
 	"github.com/loginapp/login/internal/devidp"
 )
 
@@ -55,6 +56,17 @@ func startOP(t *testing.T, mutate func(*devidp.Config)) *devidp.Server {
 		}
 	})
 	return srv
+}
+
+// appCSS is the app's stylesheet as the app itself serves it.
+func appCSS(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	assets.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, assets.Path("css/app.css"), nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the app's own handler answers %d for its stylesheet", rec.Code)
+	}
+	return rec.Body.String()
 }
 
 // discovery is the part of the discovery document the tests use.
@@ -142,6 +154,8 @@ func pkce(t *testing.T) (verifier, challenge string) {
 // authRequest describes one authorization request.
 type authRequest struct {
 	state, nonce, challenge, method string
+	// extra are more parameters (max_age, prompt...).
+	extra url.Values
 }
 
 func authorizeURL(t *testing.T, d discovery, ar authRequest) string {
@@ -159,6 +173,9 @@ func authorizeURL(t *testing.T, d discovery, ar authRequest) string {
 	}
 	if ar.method != "" {
 		q.Set("code_challenge_method", ar.method)
+	}
+	for k, v := range ar.extra {
+		q[k] = v
 	}
 	return d.AuthorizationEndpoint + "?" + q.Encode()
 }
@@ -327,6 +344,9 @@ type idClaims struct {
 	Email         string `json:"email"`
 	EmailVerified *bool  `json:"email_verified"`
 	Picture       string `json:"picture"`
+	Nickname      string `json:"nickname"`
+	AuthTime      int64  `json:"auth_time"`
+	IssuedAt      int64  `json:"iat"`
 }
 
 func verifyIDToken(t *testing.T, srv *devidp.Server, raw string) (*oidc.IDToken, idClaims) {
@@ -573,6 +593,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		{"alice", "alice-password", true, true},
 		{"bob", "bob-password", false, true},
 		{"maria", "maria-password", false, false},
+		{"sam", "sam-password", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.username, func(t *testing.T) {
@@ -590,7 +611,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			if bad.resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("wrong password: status %d, want 401", bad.resp.StatusCode)
 			}
-			if got := strings.TrimSpace(bad.doc.Find(".error").Text()); got != "Wrong username or password" {
+			if got := strings.TrimSpace(bad.doc.Find("[role=alert]").Text()); got != "Wrong username or password" {
 				t.Errorf("wrong password: error text %q", got)
 			}
 			if bad.doc.Find("input[name=password]").Length() != 1 {
@@ -941,25 +962,35 @@ func TestLoginPageMarkup(t *testing.T) {
 			if !strings.Contains(pg.doc.Find("body").Text(), "alice-password") {
 				t.Error("demo account hints missing")
 			}
+			if pg.doc.Find("a.skip-link[href='#main']").Length() != 1 || pg.doc.Find("main#main > section.card").Length() != 1 {
+				t.Error("page lacks the app's skip link or its card in main#main")
+			}
 			var stylesheets []string
 			pg.doc.Find(`link[rel=stylesheet]`).Each(func(_ int, s *goquery.Selection) {
 				href, _ := s.Attr("href")
 				stylesheets = append(stylesheets, href)
 			})
-			if len(stylesheets) != 1 {
-				t.Fatalf("stylesheets = %v, want 1", stylesheets)
+			// The app's own stylesheet first, then the provider's additions.
+			if len(stylesheets) != 2 || stylesheets[0] != assets.Path("css/app.css") {
+				t.Fatalf("stylesheets = %v, want [%s, the provider's]", stylesheets, assets.Path("css/app.css"))
 			}
-			css := pg.resp.Request.URL.ResolveReference(mustParse(t, stylesheets[0]))
-			if css.Host != mustParse(t, srv.Issuer()).Host {
-				t.Errorf("stylesheet %s is not served by the OP", css)
-			}
-			resp, err := http.Get(css.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
-				t.Errorf("GET %s: status %d, Content-Type %q", css, resp.StatusCode, resp.Header.Get("Content-Type"))
+			for _, href := range stylesheets {
+				css := pg.resp.Request.URL.ResolveReference(mustParse(t, href))
+				if css.Host != mustParse(t, srv.Issuer()).Host {
+					t.Errorf("stylesheet %s is not served by the OP", css)
+				}
+				resp, err := http.Get(css.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+					t.Errorf("GET %s: status %d, Content-Type %q", css, resp.StatusCode, resp.Header.Get("Content-Type"))
+				}
+				if href == stylesheets[0] && string(body) != appCSS(t) {
+					t.Errorf("GET %s is not the app's stylesheet", css)
+				}
 			}
 		})
 	}
@@ -1150,8 +1181,11 @@ func TestEndSession(t *testing.T) {
 func TestUsersAndAvatar(t *testing.T) {
 	srv := startOP(t, nil)
 	users := srv.Users()
-	if len(users) < 3 {
-		t.Fatalf("Users() has %d users, want the 3 demo users", len(users))
+	if len(users) < 4 {
+		t.Fatalf("Users() has %d users, want the 4 demo users", len(users))
+	}
+	if sam := userByName(t, srv, "sam"); sam.Connection != "google-oauth2" || !strings.HasPrefix(sam.Subject, "google-oauth2|") || sam.Picture != srv.Issuer()+"/avatars/sam.svg" {
+		t.Errorf("sam = %+v, want the social demo user with a picture", sam)
 	}
 	alice := userByName(t, srv, "alice")
 	if want := srv.Issuer() + "/avatars/alice.svg"; alice.Picture != want {

@@ -23,6 +23,14 @@ type authRequest struct {
 	ResponseType  oidc.ResponseType
 	ResponseMode  oidc.ResponseMode
 	CodeChallenge *oidc.CodeChallenge
+	// MaxAge is the request's max_age in seconds, nil when absent. The op
+	// package sets it to 0 for prompt=login (Core 3.1.2.1).
+	MaxAge *uint
+	// PromptNone is true for prompt=none: sign in silently or fail.
+	PromptNone bool
+	// LoginHint is the request's login_hint, used only to fill in the
+	// username field.
+	LoginHint string
 
 	// Set when the user has signed in on the login page.
 	UserID    string
@@ -44,7 +52,21 @@ func (a *authRequest) clone() *authRequest {
 		cc := *a.CodeChallenge
 		c.CodeChallenge = &cc
 	}
+	if a.MaxAge != nil {
+		m := *a.MaxAge
+		c.MaxAge = &m
+	}
 	return &c
+}
+
+// allowsAuthTime reports whether an authentication at authTime is recent
+// enough for the request at now: a request with max_age=N needs one at most
+// N seconds old (max_age=0, as prompt=login sets it, needs a new one).
+func (a *authRequest) allowsAuthTime(authTime, now time.Time) bool {
+	if a.MaxAge == nil {
+		return true
+	}
+	return now.Sub(authTime) <= time.Duration(*a.MaxAge)*time.Second && *a.MaxAge > 0
 }
 
 // LogValue keeps nonces, state and code challenges out of logs.

@@ -36,8 +36,7 @@ var (
 // the authorization code and refresh token grants, and password login.
 type storage struct {
 	client              *client
-	users               []User
-	usersUpdatedAt      time.Time
+	dir                 *directory
 	signingKey          signingKey
 	accessTokenLifetime time.Duration
 
@@ -45,24 +44,39 @@ type storage struct {
 	// session of sub/sid. It may be nil.
 	endSession func(ctx context.Context, sub, sid string)
 
+	// ssoLifetime is how long a single sign-on session lasts; zero means
+	// the provider keeps none and every authorization shows the form.
+	ssoLifetime time.Duration
+
 	mu            sync.Mutex
 	authRequests  map[string]*authRequest
 	codes         map[string]string // code -> auth request ID
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
+	ssoSessions   map[string]*ssoSession // by the cookie's value
 }
 
-func newStorage(c *client, users []User, key signingKey, accessTokenLifetime time.Duration) *storage {
+// ssoSession is a browser's single sign-on session at the provider: who
+// signed in, when they typed their password, and the OP session id (sid)
+// that every ID token of the session carries.
+type ssoSession struct {
+	Subject   string
+	SessionID string
+	AuthTime  time.Time
+	Expires   time.Time
+}
+
+func newStorage(c *client, dir *directory, key signingKey, accessTokenLifetime time.Duration) *storage {
 	return &storage{
 		client:              c,
-		users:               users,
-		usersUpdatedAt:      time.Now().Truncate(time.Second),
+		dir:                 dir,
 		signingKey:          key,
 		accessTokenLifetime: accessTokenLifetime,
 		authRequests:        make(map[string]*authRequest),
 		codes:               make(map[string]string),
 		accessTokens:        make(map[string]*accessToken),
 		refreshTokens:       make(map[string]*refreshToken),
+		ssoSessions:         make(map[string]*ssoSession),
 	}
 }
 
@@ -87,62 +101,84 @@ func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return &k.key.PublicKey }
 
 // userByUsername returns the user with the given username.
-func (s *storage) userByUsername(username string) (User, bool) {
-	for _, u := range s.users {
-		if u.Username == username {
-			return u, true
-		}
-	}
-	return User{}, false
-}
+func (s *storage) userByUsername(username string) (User, bool) { return s.dir.byUsername(username) }
 
 // userBySubject returns the user with the given subject.
-func (s *storage) userBySubject(sub string) (User, bool) {
-	for _, u := range s.users {
-		if u.Subject == sub {
-			return u, true
-		}
-	}
-	return User{}, false
-}
+func (s *storage) userBySubject(sub string) (User, bool) { return s.dir.bySubject(sub) }
+
+// userByEmail returns the user with the given email address.
+func (s *storage) userByEmail(email string) (User, bool) { return s.dir.byEmail(email) }
 
 // checkPassword reports whether username and password belong to a user.
 func (s *storage) checkPassword(username, password string) (User, bool) {
-	u, ok := s.userByUsername(username)
-	if !ok {
-		// Compare anyway, so timing does not tell whether the user exists.
-		subtle.ConstantTimeCompare([]byte(password), []byte("\x00not-a-password"))
-		return User{}, false
-	}
-	if subtle.ConstantTimeCompare([]byte(password), []byte(u.Password)) != 1 {
-		return User{}, false
-	}
-	return u, true
+	return s.dir.checkPassword(username, password)
 }
 
-// pendingAuthRequest reports whether id names an auth request that is
+// pendingAuthRequest returns a copy of the auth request id if it is
 // waiting for the user to sign in.
-func (s *storage) pendingAuthRequest(id string) bool {
+func (s *storage) pendingAuthRequest(id string) (*authRequest, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	req, ok := s.authRequests[id]
-	return ok && time.Since(req.CreatedAt) < authRequestLifetime && req.CodeIssuedAt.IsZero()
+	if !ok || time.Since(req.CreatedAt) >= authRequestLifetime || !req.CodeIssuedAt.IsZero() {
+		return nil, false
+	}
+	return req.clone(), true
 }
 
-// completeLogin marks the auth request id as authenticated for user and
-// starts a new OP session for it.
-func (s *storage) completeLogin(id string, user User) error {
+// completeLogin marks the auth request id as authenticated for the user
+// sub at authTime, in the OP session sid.
+func (s *storage) completeLogin(id, sub, sid string, authTime time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	req, ok := s.authRequests[id]
 	if !ok || time.Since(req.CreatedAt) >= authRequestLifetime || !req.CodeIssuedAt.IsZero() {
 		return errors.New("auth request not found or expired")
 	}
-	req.UserID = user.Subject
-	req.SessionID = randomID()
-	req.AuthTime = time.Now()
+	req.UserID = sub
+	req.SessionID = sid
+	req.AuthTime = authTime
 	req.done = true
 	return nil
+}
+
+// ssoSession returns the live single sign-on session with the cookie value
+// id.
+func (s *storage) ssoSession(id string) (ssoSession, bool) {
+	if id == "" {
+		return ssoSession{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.ssoSessions[id]
+	if !ok || time.Now().After(sess.Expires) {
+		return ssoSession{}, false
+	}
+	return *sess, true
+}
+
+// saveSSOSession stores sess under the cookie value id, replacing what was
+// there.
+func (s *storage) saveSSOSession(id string, sess ssoSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ssoSessions[id] = &sess
+}
+
+// endSSOSessions deletes the single sign-on session with the cookie value
+// id and every one with the OP session id sid (either may be empty).
+func (s *storage) endSSOSessions(id, sid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.ssoSessions, id)
+	if sid == "" {
+		return
+	}
+	for k, sess := range s.ssoSessions {
+		if sess.SessionID == sid {
+			delete(s.ssoSessions, k)
+		}
+	}
 }
 
 // purgeLocked drops expired state. s.mu must be held.
@@ -167,13 +203,19 @@ func (s *storage) purgeLocked(now time.Time) {
 			delete(s.refreshTokens, id)
 		}
 	}
+	for id, sess := range s.ssoSessions {
+		if now.After(sess.Expires) {
+			delete(s.ssoSessions, id)
+		}
+	}
 }
 
 // CreateAuthRequest implements op.Storage. It is called after the
 // authorization request was parsed and validated.
 func (s *storage) CreateAuthRequest(_ context.Context, authReq *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	if slices.Contains(authReq.Prompt, oidc.PromptNone) {
-		// The provider keeps no SSO session, so it cannot sign in silently.
+	promptNone := slices.Contains(authReq.Prompt, oidc.PromptNone)
+	if promptNone && s.ssoLifetime <= 0 {
+		// Without single sign-on sessions nobody can be signed in silently.
 		return nil, oidc.ErrLoginRequired()
 	}
 	var challenge *oidc.CodeChallenge
@@ -197,6 +239,13 @@ func (s *storage) CreateAuthRequest(_ context.Context, authReq *oidc.AuthRequest
 		ResponseType:  authReq.ResponseType,
 		ResponseMode:  authReq.ResponseMode,
 		CodeChallenge: challenge,
+		PromptNone:    promptNone,
+		LoginHint:     authReq.LoginHint,
+	}
+	if authReq.MaxAge != nil {
+		// Already 0 when prompt=login (op.ValidateAuthReqPrompt).
+		m := *authReq.MaxAge
+		req.MaxAge = &m
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -361,6 +410,9 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 				sid = v
 			}
 		}
+	}
+	if sid != "" {
+		s.endSSOSessions("", sid)
 	}
 	if req.UserID != "" {
 		s.revokeSession(req.UserID, req.ClientID, sid)
@@ -550,7 +602,7 @@ func (s *storage) setUserinfo(userinfo *oidc.UserInfo, sub string, scopes []stri
 			if tag, err := language.Parse(u.Locale); err == nil && u.Locale != "" {
 				userinfo.Locale = oidc.NewLocale(tag)
 			}
-			userinfo.UpdatedAt = oidc.FromTime(s.usersUpdatedAt)
+			userinfo.UpdatedAt = oidc.FromTime(s.dir.updatedAt(u.Subject))
 		case oidc.ScopeEmail:
 			userinfo.Email = u.Email
 			userinfo.EmailVerified = oidc.Bool(u.EmailVerified)

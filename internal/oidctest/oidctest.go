@@ -13,6 +13,11 @@
 // redirect_uri and the matching code_verifier, is refused as a careful
 // provider would.
 //
+// It also serves the Auth0 Management API subset the app uses (users,
+// the verification-email job, change_password; management.go) with the
+// same habits: strict checks, recorded requests, and an MgmtScenario for
+// hostile answers.
+//
 // A login whose scope contains offline_access also gets a refresh token; the
 // token endpoint redeems it (grant_type=refresh_token, client_secret_basic)
 // for a new access token, a new ID token (Core 12.2) and a new refresh token.
@@ -75,6 +80,19 @@ type Config struct {
 	// TokenLifetime is how long access and ID tokens live (expires_in and
 	// exp, whole seconds, at least one); zero means 5 minutes.
 	TokenLifetime time.Duration
+
+	// MgmtClientID and MgmtClientSecret are the machine-to-machine client
+	// the Management API is granted to; empty means the registered client.
+	MgmtClientID, MgmtClientSecret string
+	// MgmtAudience is the audience the client-credentials grant requires;
+	// empty means Issuer + "/api/v2/".
+	MgmtAudience string
+	// MgmtScopes are the scopes granted to the management client; nil
+	// means read:users and update:users.
+	MgmtScopes []string
+	// MgmtTokenLifetime is the management tokens' lifetime; zero means 5
+	// minutes.
+	MgmtTokenLifetime time.Duration
 }
 
 // Scenario is what the provider does wrong (or right) for one login. It is
@@ -236,6 +254,13 @@ type Provider struct {
 	userinfoReqs []UserinfoRequest
 	jwksCalls    int
 	discoveries  int
+
+	// The Management API (management.go).
+	mgmtScenario  MgmtScenario
+	mgmtTokens    map[string]mgmtToken
+	mgmtUsers     map[string]map[string]any
+	mgmtTokenReqs []MgmtTokenRequest
+	mgmtReqs      []MgmtRequest
 }
 
 // New starts a provider that closes when the test ends.
@@ -249,7 +274,11 @@ func New(t testing.TB, cfg Config) *Provider {
 		grants:       map[string]*grant{},
 		tokens:       map[string]*grant{},
 		refresh:      map[string]*grant{},
+		mgmtTokens:   map[string]mgmtToken{},
+		mgmtUsers:    map[string]map[string]any{},
 	}
+	alice := Auth0User(Alice(), DatabaseConnection)
+	p.mgmtUsers[alice["user_id"].(string)] = alice
 	if p.ClientID == "" {
 		p.ClientID = DefaultClientID
 	}
@@ -269,6 +298,11 @@ func New(t testing.TB, cfg Config) *Provider {
 	mux.HandleFunc(UserinfoPath, p.userinfo)
 	mux.HandleFunc("GET "+JWKSPath, p.jwks)
 	mux.HandleFunc("GET "+EndSessionPath, p.endSession)
+	mux.HandleFunc("POST "+MgmtTokenPath, p.mgmtTokenEndpoint)
+	mux.HandleFunc("GET "+MgmtUsersPath+"{id}", p.mgmtAPI)
+	mux.HandleFunc("PATCH "+MgmtUsersPath+"{id}", p.mgmtAPI)
+	mux.HandleFunc("POST "+MgmtVerificationEmailPath, p.mgmtAPI)
+	mux.HandleFunc("POST "+ChangePasswordPath, p.changePassword)
 	p.srv = httptest.NewServer(mux)
 	p.Issuer = p.srv.URL
 	t.Cleanup(p.Close)
@@ -521,6 +555,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, oauthError("invalid_request", "body is not a form"))
+		return
+	}
+	if r.PostForm.Get("grant_type") == "client_credentials" {
+		// Auth0 answers the Management API's grant at the same endpoint.
+		p.clientCredentials(w, r)
 		return
 	}
 	rec := TokenRequest{Form: r.PostForm, AuthMethod: "none"}
