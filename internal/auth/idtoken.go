@@ -20,6 +20,8 @@ type idClaims struct {
 	Nonce   string
 	SID     string
 	Expiry  time.Time
+	// AuthTime is the auth_time claim; zero when the token has none.
+	AuthTime time.Time
 }
 
 // verifyIDToken checks everything OpenID Connect Core 3.1.3.7 asks of the
@@ -44,8 +46,9 @@ func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken s
 		Iat   *json.Number     `json:"iat"`
 		Azp   *string          `json:"azp"`
 		Nonce *string          `json:"nonce"`
-		SID   string           `json:"sid"`
-		Aud   *json.RawMessage `json:"aud"`
+		SID      string           `json:"sid"`
+		Aud      *json.RawMessage `json:"aud"`
+		AuthTime *json.Number     `json:"auth_time"`
 	}
 	if err := idt.Claims(&c); err != nil {
 		return nil, invalidf("ID token claims: %v", err)
@@ -85,6 +88,16 @@ func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken s
 		}
 	}
 	out := &idClaims{Subject: *c.Sub, SID: c.SID, Expiry: idt.Expiry}
+	if c.AuthTime != nil {
+		at, err := c.AuthTime.Float64()
+		if err != nil || at <= 0 {
+			return nil, invalidf("ID token auth_time is not a time")
+		}
+		out.AuthTime = time.Unix(int64(at), 0)
+		if out.AuthTime.After(rp.now().Add(ClockSkew)) {
+			return nil, invalidf("ID token auth_time is in the future")
+		}
+	}
 	if c.Nonce != nil {
 		out.Nonce = *c.Nonce
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -21,6 +22,24 @@ type Attempt struct {
 	Verifier string    `json:"v"`
 	ReturnTo string    `json:"r,omitempty"`
 	Created  time.Time `json:"t"`
+	// StepUp is set when the attempt re-authenticates a signed-in user for
+	// a sensitive action.
+	StepUp *StepUp `json:"u,omitempty"`
+}
+
+// StepUp is what a re-authentication must prove: that the same user
+// authenticated within MaxAge (OpenID Connect Core 3.1.2.1 max_age).
+type StepUp struct {
+	// Subject is the signed-in user's sub; the answer must be theirs.
+	Subject string `json:"s"`
+	// MaxAge is in whole seconds, as max_age is sent.
+	MaxAge int64 `json:"m"`
+	// ForceLogin also sends prompt=login, for a provider that answered a
+	// max_age with an older authentication.
+	ForceLogin bool `json:"f,omitempty"`
+	// LoginHint, sent as login_hint, lets the provider offer the right
+	// account; it is not kept in the attempt cookie.
+	LoginHint string `json:"-"`
 }
 
 // NewAttempt returns an attempt with fresh random state, nonce and PKCE
@@ -35,13 +54,59 @@ func (rp *RP) NewAttempt(returnTo string) Attempt {
 	}
 }
 
+// NewStepUpAttempt returns an attempt that re-authenticates sub: the
+// provider is asked for an authentication no older than maxAge, and the
+// answer must be sub's.
+func (rp *RP) NewStepUpAttempt(returnTo, sub, loginHint string, maxAge time.Duration, forceLogin bool) Attempt {
+	a := rp.NewAttempt(returnTo)
+	a.StepUp = &StepUp{Subject: sub, MaxAge: max(int64(maxAge/time.Second), 0), ForceLogin: forceLogin, LoginHint: loginHint}
+	return a
+}
+
 // AuthCodeURL returns the provider's authorization URL for the attempt.
 func (rp *RP) AuthCodeURL(ctx context.Context, a Attempt) (string, error) {
 	m, err := rp.metadataFor(ctx)
 	if err != nil {
 		return "", err
 	}
-	return m.oauth.AuthCodeURL(a.State, oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)), nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)}
+	if su := a.StepUp; su != nil {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(su.MaxAge, 10)))
+		if su.ForceLogin {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+		}
+		if su.LoginHint != "" {
+			// The provider may fill its form with the right account.
+			opts = append(opts, oauth2.SetAuthURLParam("login_hint", su.LoginHint))
+		}
+	}
+	return m.oauth.AuthCodeURL(a.State, opts...), nil
+}
+
+// ErrStaleAuthentication means a re-authentication came back with an
+// auth_time older than the max_age asked for: the provider reused an older
+// sign-in (perhaps it ignores max_age). Asking again with prompt=login is
+// the remedy.
+var ErrStaleAuthentication = errors.New("the provider's authentication is older than max_age")
+
+// ErrOtherUser means a re-authentication came back for another user than
+// the one signed in: the session must not change hands.
+var ErrOtherUser = errors.New("re-authentication by another user")
+
+// checkStepUp applies Core 3.1.3.7 step 13 to a re-authentication: with
+// max_age sent, auth_time is required and no older than asked; and the
+// user must be the one being stepped up.
+func (rp *RP) checkStepUp(su *StepUp, c *idClaims) error {
+	if c.AuthTime.IsZero() {
+		return &Error{Kind: KindInvalid, Msg: "The sign-in service did not say when you signed in, so we could not confirm it was you.", Err: errors.New("max_age was sent but the ID token has no auth_time")}
+	}
+	if subtle.ConstantTimeCompare([]byte(c.Subject), []byte(su.Subject)) != 1 {
+		return &Error{Kind: KindDenied, Msg: "You confirmed with a different account than the one signed in here, so nothing was changed.", Err: ErrOtherUser}
+	}
+	if age := rp.now().Sub(c.AuthTime); age > time.Duration(su.MaxAge)*time.Second+ClockSkew {
+		return &Error{Kind: KindInvalid, Msg: "The sign-in service did not ask you to sign in again.", Err: fmt.Errorf("%w: auth_time %v ago, max_age %ds", ErrStaleAuthentication, age.Round(time.Second), su.MaxAge)}
+	}
+	return nil
 }
 
 // Callback is the authorization response as the browser brought it back.
@@ -102,6 +167,9 @@ type Login struct {
 	AccessToken  string
 	RefreshToken string
 	TokenExpiry  time.Time
+	// AuthTime is when the user authenticated at the provider (auth_time),
+	// zero when the provider did not say.
+	AuthTime time.Time
 }
 
 // Finish completes the login: it checks the callback against the attempt,
@@ -143,6 +211,11 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error)
 	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(a.Nonce)) != 1 {
 		return nil, invalidf("ID token nonce does not match this login attempt")
 	}
+	if a.StepUp != nil {
+		if err := rp.checkStepUp(a.StepUp, claims); err != nil {
+			return nil, err
+		}
+	}
 	info, err := rp.userInfo(ctx, m, tok.AccessToken, claims.Subject)
 	if err != nil {
 		var e *Error
@@ -159,5 +232,6 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, c Callback) (*Login, error)
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,
 		TokenExpiry:  earliest(claims.Expiry, tok.Expiry),
+		AuthTime:     claims.AuthTime,
 	}, nil
 }
