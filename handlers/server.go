@@ -14,8 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/gorilla/securecookie"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loginapp/login/internal/auth"
 	"github.com/loginapp/login/internal/clientip"

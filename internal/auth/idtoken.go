@@ -42,10 +42,10 @@ func (rp *RP) verifyIDToken(ctx context.Context, m *metadata, raw, accessToken s
 		return nil, invalidf("verify ID token: %v", err)
 	}
 	var c struct {
-		Sub   *string          `json:"sub"`
-		Iat   *json.Number     `json:"iat"`
-		Azp   *string          `json:"azp"`
-		Nonce *string          `json:"nonce"`
+		Sub      *string          `json:"sub"`
+		Iat      *json.Number     `json:"iat"`
+		Azp      *string          `json:"azp"`
+		Nonce    *string          `json:"nonce"`
 		SID      string           `json:"sid"`
 		Aud      *json.RawMessage `json:"aud"`
 		AuthTime *json.Number     `json:"auth_time"`
