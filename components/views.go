@@ -3,6 +3,8 @@
 // provider calls, no HTTP.
 package components
 
+import "strings"
+
 // Profile is what the profile card shows.
 type Profile struct {
 	Name          string
@@ -12,6 +14,43 @@ type Profile struct {
 	EmailVerifiedKnown bool
 	Picture            string
 	Initials           string
+	// Editable shows the profile's actions (edit, resend the verification
+	// email): there is a way to change the profile at the provider.
+	Editable bool
+	// Notice is a short confirmation shown under the name ("Saved.").
+	Notice string
+}
+
+// ProfileForm is the profile edit form: what the user typed (or what is
+// saved, when they have typed nothing yet), the messages for fields that
+// did not pass, and the choices.
+type ProfileForm struct {
+	// Avatar is the profile as saved, for the picture beside the form.
+	Avatar                                    Profile
+	Name, Nickname, Picture, Locale, Timezone string
+	// Problems are messages by field name (name, nickname, picture,
+	// locale, timezone).
+	Problems map[string]string
+	// Fixed are the fields the provider will not let change, with why.
+	Fixed     map[string]string
+	Locales   []Option
+	TimeZones []OptionGroup
+	// Error is about the whole form (saving failed); Notice a note on top.
+	Error, Notice string
+	// CanChangePassword offers the password-change email.
+	CanChangePassword bool
+	PasswordNotice    string
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+}
+
+// OptionGroup is a labelled group of choices.
+type OptionGroup struct {
+	Label   string
+	Options []Option
 }
 
 // Details is the userinfo panel under the profile card.
@@ -30,4 +69,41 @@ type ErrorView struct {
 	ActionURL string
 	Action    string
 	RequestID string
+}
+
+func ariaInvalid(problem string) string {
+	if problem != "" {
+		return "true"
+	}
+	return "false"
+}
+
+// describedBy names the messages under a field, for aria-describedby.
+func describedBy(f ProfileForm, name string) string {
+	var ids []string
+	if f.Problems[name] != "" {
+		ids = append(ids, "edit-"+name+"-error")
+	}
+	if f.Fixed[name] != "" {
+		ids = append(ids, "edit-"+name+"-fixed")
+	}
+	return strings.Join(ids, " ")
+}
+
+func hasOption(opts []Option, v string) bool {
+	for _, o := range opts {
+		if o.Value == v {
+			return true
+		}
+	}
+	return false
+}
+
+func hasGroupOption(groups []OptionGroup, v string) bool {
+	for _, g := range groups {
+		if hasOption(g.Options, v) {
+			return true
+		}
+	}
+	return false
 }
