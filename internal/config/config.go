@@ -79,6 +79,15 @@ type Config struct {
 	// JWKSRefetchInterval is the least time between two fetches of the
 	// provider's keys caused by a token with an unknown key id.
 	JWKSRefetchInterval time.Duration
+	// ReauthMaxAge is how recent an authentication must be for sensitive
+	// actions.
+	ReauthMaxAge time.Duration
+	// MaxSessionsPerUser bounds the live sessions of one user.
+	MaxSessionsPerUser int
+	// MgmtClientID and MgmtClientSecret are the Management API's client;
+	// empty means the app's own client. MgmtAudience empty means the
+	// default, https://AUTH0_DOMAIN/api/v2/.
+	MgmtClientID, MgmtClientSecret, MgmtAudience string
 	// TrustedProxies are the reverse proxies whose forwarding headers give
 	// the client address; none by default.
 	TrustedProxies clientip.Trusted
@@ -137,6 +146,11 @@ var settings = []setting{
 	{name: "DEV_ALLOW_REMOTE", usage: "true lets dev mode listen on a non-loopback address"},
 	{name: "DEV_TOKEN_LIFETIME", usage: "dev mode only: lifetime of the dev provider's access and ID tokens, at least 2s (default 1h)"},
 	{name: "LOGIN_RATE_LIMIT", usage: "login and callback requests per minute per client address (default 60)"},
+	{name: "REAUTH_MAX_AGE", usage: "how recent the sign-in must be for sensitive actions (ending other sessions, editing the profile) (default 10m)"},
+	{name: "SESSION_MAX_PER_USER", usage: "live sessions per user; a login beyond it ends the least recently active one (default 50)"},
+	{name: "AUTH0_MGMT_CLIENT_ID", usage: "machine-to-machine client for Auth0's Management API, for profile editing (default: the app's own client)"},
+	{name: "AUTH0_MGMT_CLIENT_SECRET", usage: "its secret (default: the app's own)"},
+	{name: "AUTH0_MGMT_AUDIENCE", usage: "the Management API's identifier (default https://AUTH0_DOMAIN/api/v2/)"},
 	{name: "TRUSTED_PROXIES", usage: "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For / Forwarded give the client address (default none)"},
 	{name: "OIDC_HTTP_TIMEOUT", usage: "time limit of each call to the provider (default 10s)"},
 	{name: "OIDC_JWKS_REFETCH_INTERVAL", usage: "least time between fetches of the provider's keys for an unknown key id (default 10s)"},
@@ -419,6 +433,41 @@ func Load(args []string, environ []string, dotenv map[string]string) (*Config, e
 			return nil, bad(n, "%v", err)
 		}
 		c.TrustedProxies = t
+	}
+
+	if c.ReauthMaxAge, err = duration(lookup, "REAUTH_MAX_AGE", 10*time.Minute); err != nil {
+		return nil, err
+	}
+	if c.ReauthMaxAge < time.Second {
+		return nil, bad("REAUTH_MAX_AGE", "%v is shorter than a second, the precision of auth_time", c.ReauthMaxAge)
+	}
+	c.MaxSessionsPerUser = 50
+	if v, n := lookup("SESSION_MAX_PER_USER"); v != "" {
+		m, err := strconv.Atoi(v)
+		if err != nil || m < 1 || m > 10000 {
+			return nil, bad(n, "%q is not a number of sessions between 1 and 10000", v)
+		}
+		c.MaxSessionsPerUser = m
+	}
+	var mgmtIDName string
+	c.MgmtClientID, mgmtIDName = lookup("AUTH0_MGMT_CLIENT_ID")
+	var mgmtSecretName string
+	c.MgmtClientSecret, mgmtSecretName = lookup("AUTH0_MGMT_CLIENT_SECRET")
+	if (c.MgmtClientID == "") != (c.MgmtClientSecret == "") {
+		if c.MgmtClientID == "" {
+			return nil, bad(mgmtIDName, "missing, but %s is set: set both or neither", mgmtSecretName)
+		}
+		return nil, bad(mgmtSecretName, "missing, but %s is set: set both or neither", mgmtIDName)
+	}
+	if v, n := lookup("AUTH0_MGMT_AUDIENCE"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, bad(n, "%q is not an https URL such as https://TENANT.us.auth0.com/api/v2/", v)
+		}
+		c.MgmtAudience = v
+	}
+	if c.DevMode && c.MgmtClientID != "" {
+		return nil, bad(mgmtIDName, "is set, but there is no OIDC_ISSUER_URL or AUTH0_DOMAIN: dev mode has its own management client")
 	}
 
 	c.LoginRate = 60
