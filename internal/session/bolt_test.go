@@ -28,9 +28,9 @@ func TestBoltSweep(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	b.now = clk.Now
 	now := clk.Now()
-	b.Put(ctx, "s:old", []byte("v"), now.Add(time.Minute), "alice", "op-1")
-	b.Put(ctx, "s:new", []byte("v"), now.Add(time.Hour), "alice", "op-2")
-	b.Put(ctx, "s:bob", []byte("v"), now.Add(2*time.Minute), "bob", "")
+	b.Put(ctx, "s:old", []byte("v"), Meta{Subject: "alice", SID: "op-1", LastSeen: now, Expires: now.Add(time.Minute)})
+	b.Put(ctx, "s:new", []byte("v"), Meta{Subject: "alice", SID: "op-2", LastSeen: now, Expires: now.Add(time.Hour)})
+	b.Put(ctx, "s:bob", []byte("v"), Meta{Subject: "bob", LastSeen: now, Expires: now.Add(2 * time.Minute)})
 	b.Once(ctx, "jti:old", now.Add(time.Minute))
 	b.Once(ctx, "jti:new", now.Add(time.Hour))
 
@@ -85,12 +85,12 @@ func TestBoltSweepsStoreLifetimes(t *testing.T) {
 
 // TestBoltSweeper: the background sweep runs by itself.
 func TestBoltSweeper(t *testing.T) {
-	b, err := OpenBolt(t.TempDir(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	b, err := OpenBolt(t.TempDir(), BoltOptions{SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	b.Put(context.Background(), "s:x", []byte("v"), time.Now().Add(30*time.Millisecond), "alice", "")
+	b.Put(context.Background(), "s:x", []byte("v"), meta("alice", "", time.Now(), 30*time.Millisecond))
 	deadline := time.Now().Add(5 * time.Second)
 	for bucketLen(t, b, bucketSessions) != 0 {
 		if time.Now().After(deadline) {
@@ -105,16 +105,16 @@ func TestBoltSweeper(t *testing.T) {
 func TestBoltPersists(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	b, err := OpenBolt(dir, 0, nil)
+	b, err := OpenBolt(dir, BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Put(ctx, "s:x", []byte("kept"), time.Now().Add(time.Hour), "alice", "op")
-	if _, err := OpenBolt(dir, 0, nil); err == nil {
+	b.Put(ctx, "s:x", []byte("kept"), meta("alice", "op", time.Now(), time.Hour))
+	if _, err := OpenBolt(dir, BoltOptions{}); err == nil {
 		t.Fatal("a second OpenBolt of the same directory succeeded")
 	}
 	b.Close()
-	b, err = OpenBolt(dir, 0, nil)
+	b, err = OpenBolt(dir, BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,3 +118,16 @@ func (c *cookieCache) put(value string, ids cookieIDs) {
 	c.entries[value] = ids
 	c.mu.Unlock()
 }
+
+// forgetKey drops every cookie value that names the storage key (the
+// session was deleted). Deletions are rare next to reads, so a scan of the
+// few thousand entries is cheaper than a second map kept on every put.
+func (c *cookieCache) forgetKey(key string) {
+	c.mu.Lock()
+	for v, ids := range c.entries {
+		if ids.key == key {
+			delete(c.entries, v)
+		}
+	}
+	c.mu.Unlock()
+}
