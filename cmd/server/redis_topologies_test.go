@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -302,5 +303,39 @@ func sessReplicated(t *testing.T, sen *redistest.Sentinel) {
 	defer r.Close()
 	if err := r.Delete(context.Background(), "s:fence{0000}"); err != nil {
 		t.Fatalf("replication: %v", err)
+	}
+}
+
+// TestSessStoreURLForms: a Sentinel or Cluster SESSION_STORE that does not
+// parse stops start-up naming the setting, without echoing the password;
+// one whose servers are down starts, serves anonymous pages and reports
+// not ready (as with one Redis).
+func TestSessStoreURLForms(t *testing.T) {
+	for _, store := range []string{
+		"redis-sentinel://:s3cret@127.0.0.1:26379",            // no master name
+		"redis-sentinel://:s3cret@127.0.0.1:26379/m?db=x",     // not a database
+		"redis-cluster://:s3cret@127.0.0.1:7000/3",            // no databases in a Cluster
+		"redis-cluster://:s3cret@127.0.0.1:7000,nohost",       // not HOST:PORT
+		"redis-cluster://:s3cret@127.0.0.1:7000?bogus=s3cret", // unknown option
+	} {
+		getenv := func(k string) string {
+			return map[string]string{"SESSION_STORE": store, "LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()}[k]
+		}
+		err := run(context.Background(), nil, getenv, io.Discard, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), "SESSION_STORE: ") {
+			t.Errorf("SESSION_STORE=%s: err = %v, want a SESSION_STORE error", store, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error repeats the password: %v", err)
+		}
+	}
+	for _, store := range []string{"redis-sentinel://" + freePort(t) + "/sessions", "redis-cluster://" + freePort(t) + "," + freePort(t)} {
+		app := startApp(t, map[string]string{"SESSION_STORE": store, "SESSION_SECRET": sessSecret})
+		if r := newClient(t).get(app.URL + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s down: /readyz = %d, want 503", store, r.StatusCode)
+		}
+		if r := newClient(t).get(app.URL + "/"); r.StatusCode != http.StatusOK {
+			t.Errorf("%s down: index = %d, want 200", store, r.StatusCode)
+		}
 	}
 }

@@ -128,10 +128,7 @@ func (c *RedisConfig) timeouts() (read, write, dial time.Duration) {
 // sentinel_password parameter. Its errors never repeat the URL, which may
 // hold a password.
 func ParseRedisURL(raw string) (*RedisConfig, error) {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		scheme = ""
-	}
+	scheme, rest, _ := strings.Cut(raw, "://")
 	var (
 		cfg      *RedisConfig
 		password string
