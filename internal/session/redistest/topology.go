@@ -123,6 +123,17 @@ func StartSentinel(t testing.TB) *Sentinel {
 		info, err := s.nodes[1].Client().Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
+	// The first acknowledgements of a new replica can take up to its
+	// periodic one (a second); tests that wait for a replica start after
+	// the link answers at once.
+	master := s.nodes[0].Client()
+	waitFor(t, 20*time.Second, "prompt acknowledgements of the replica", func() bool {
+		master.Set(ctx, "redistest:warm-up", "1", 0)
+		t0 := time.Now()
+		n, err := master.Wait(ctx, 1, 2*time.Second).Result()
+		return err == nil && n == 1 && time.Since(t0) < 50*time.Millisecond
+	})
+	master.Del(ctx, "redistest:warm-up")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
 	text := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
