@@ -286,6 +286,15 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // cookieIDs returns the session id and storage key that the request's
 // cookie carries, when it has one that verifies.
 func (s *Store) cookieIDs(r *http.Request, name string) (cookieIDs, bool) {
+	// A value that verified before is looked up as the header carries it,
+	// without net/http's parsing of every cookie (a quarter of a cached
+	// lookup's time); anything else goes the long way, with r.Cookie's
+	// rules.
+	if v, ok := firstCookie(r.Header, name); ok {
+		if ids, ok := s.cookies.get(v); ok {
+			return ids, true
+		}
+	}
 	c, err := r.Cookie(name)
 	if err != nil {
 		return cookieIDs{}, false
@@ -300,6 +309,25 @@ func (s *Store) cookieIDs(r *http.Request, name string) (cookieIDs, bool) {
 		s.cookies.put(c.Value, ids)
 	}
 	return ids, true
+}
+
+// firstCookie returns the raw value of the first cookie named name in the
+// Cookie headers. It does not validate the value: the caller only looks it
+// up among values that r.Cookie returned before, and r.Cookie returns the
+// first valid cookie of a name, which is this one whenever it is such a
+// value.
+func firstCookie(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t")
+			if k, v, ok := strings.Cut(part, "="); ok && k == name {
+				return v, true
+			}
+		}
+	}
+	return "", false
 }
 
 // alive reports whether rec is within its idle and absolute lifetimes. The

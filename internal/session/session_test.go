@@ -361,3 +361,45 @@ func TestSessionIDs(t *testing.T) {
 		t.Fatalf("storageKey(legacy) = %q", k)
 	}
 }
+
+// TestCookieHeaderShapes: a session cookie is found (or not) the same
+// way whether or not its value is cached: the cached lookup reads the
+// header without net/http's parsing, and must agree with r.Cookie.
+func TestCookieHeaderShapes(t *testing.T) {
+	f := newStoreFixture(t, newTestBolt(t), time.Hour, 2*time.Hour)
+	r := f.login(t, simpleRecord())
+	c, _ := r.Cookie(f.store.Name())
+	v := c.Value
+	tests := []struct {
+		headers []string
+		alive   bool
+	}{
+		{[]string{"session=" + v}, true},
+		{[]string{"a=1; session=" + v + "; b=2"}, true},
+		{[]string{"a=1;session=" + v}, true},
+		{[]string{"a=1", "session=" + v}, true},
+		{[]string{`session="` + v + `"`}, true},              // quoted: r.Cookie strips the quotes
+		{[]string{"session=" + v + "x"}, false},              // another value
+		{[]string{"xsession=" + v}, false},                   // another name
+		{[]string{"Session=" + v}, false},                    // names are case-sensitive
+		{[]string{"session=bad; session=" + v}, false},       // r.Cookie takes the first
+		{[]string{`session=b"d; session=` + v}, true},        // unless it is not a valid value
+		{[]string{"session=" + v + "; session=other"}, true}, // the first wins
+	}
+	for _, cached := range []bool{false, true} {
+		for _, tt := range tests {
+			if !cached {
+				f.store.cookies = newCookieCache(4 * decodedRecords)
+			} else {
+				f.visit(t, r) // the value is cached now
+			}
+			req := httptest.NewRequest(http.MethodGet, "/profile", nil)
+			for _, h := range tt.headers {
+				req.Header.Add("Cookie", h)
+			}
+			if got := f.visit(t, req) != nil; got != tt.alive {
+				t.Errorf("cached %v, Cookie %q: alive = %v, want %v", cached, tt.headers, got, tt.alive)
+			}
+		}
+	}
+}
