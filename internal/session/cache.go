@@ -120,6 +120,13 @@ func (c *cookieCache) put(value string, ids cookieIDs) {
 	c.mu.Unlock()
 }
 
+// forget drops a cookie value (its session is gone).
+func (c *cookieCache) forget(value string) {
+	c.mu.Lock()
+	delete(c.entries, value)
+	c.mu.Unlock()
+}
+
 // forgetKey drops every cookie value that names the storage key (the
 // session was deleted). Deletions are rare next to reads, so a scan of the
 // few thousand entries is cheaper than a second map kept on every put.

@@ -236,9 +236,35 @@ func (d *deleteCounter) Delete(ctx context.Context, key string) error {
 
 func (f *storeFixture) idOf(t *testing.T, r *http.Request) string {
 	t.Helper()
-	ids, ok := f.store.cookieIDs(r, f.store.Name())
+	ids, _, ok := f.store.cookieIDs(r, f.store.Name())
 	if !ok {
 		t.Fatal("no session cookie")
 	}
 	return ids.id
+}
+
+// TestEndedElsewhereLeavesNoCache: a session ended by another instance (a
+// back-channel logout there) is dead here at the next request, and from
+// then on nothing of it is cached here.
+func TestEndedElsewhereLeavesNoCache(t *testing.T) {
+	f := newStoreFixture(t, newTestBolt(t), time.Hour, 2*time.Hour)
+	r := f.login(t, simpleRecord())
+	if f.visit(t, r) == nil {
+		t.Fatal("no session")
+	}
+	key := storageKey(f.idOf(t, r))
+	if _, err := f.backend.DeleteSID(context.Background(), "op-1"); err != nil {
+		t.Fatal(err)
+	}
+	if f.visit(t, r) != nil {
+		t.Fatal("the session ended elsewhere still works")
+	}
+	if _, ok := f.store.cache.entries[key]; ok {
+		t.Error("its record is still in the decoded cache")
+	}
+	for _, ids := range f.store.cookies.entries {
+		if ids.key == key {
+			t.Error("its cookie is still in the cookie cache")
+		}
+	}
 }

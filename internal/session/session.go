@@ -251,13 +251,16 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.Options = s.cookieOptions()
 	sess.IsNew = true
-	ids, ok := s.cookieIDs(r, name)
+	ids, value, ok := s.cookieIDs(r, name)
 	if !ok {
 		return sess, nil
 	}
 	id, key := ids.id, ids.key
 	entry, err := s.backend.Get(r.Context(), key)
 	if errors.Is(err, ErrNotFound) {
+		// Ended, here or on another instance: nothing of it stays cached.
+		s.cache.forget(key)
+		s.cookies.forget(value)
 		return sess, nil
 	}
 	if err != nil {
@@ -284,31 +287,31 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 }
 
 // cookieIDs returns the session id and storage key that the request's
-// cookie carries, when it has one that verifies.
-func (s *Store) cookieIDs(r *http.Request, name string) (cookieIDs, bool) {
+// cookie carries, when it has one that verifies, and the cookie's value.
+func (s *Store) cookieIDs(r *http.Request, name string) (cookieIDs, string, bool) {
 	// A value that verified before is looked up as the header carries it,
 	// without net/http's parsing of every cookie (a quarter of a cached
 	// lookup's time); anything else goes the long way, with r.Cookie's
 	// rules.
 	if v, ok := firstCookie(r.Header, name); ok {
 		if ids, ok := s.cookies.get(v); ok {
-			return ids, true
+			return ids, v, true
 		}
 	}
 	c, err := r.Cookie(name)
 	if err != nil {
-		return cookieIDs{}, false
+		return cookieIDs{}, "", false
 	}
 	ids, ok := s.cookies.get(c.Value)
 	if !ok {
 		var raw []byte
 		if err := s.codec.Decode(name, c.Value, &raw); err != nil {
-			return cookieIDs{}, false // tampered, foreign or stale: anonymous
+			return cookieIDs{}, "", false // tampered, foreign or stale: anonymous
 		}
 		ids = cookieIDs{id: string(raw), key: storageKey(string(raw))}
 		s.cookies.put(c.Value, ids)
 	}
-	return ids, true
+	return ids, c.Value, true
 }
 
 // firstCookie returns the raw value of the first cookie named name in the
@@ -446,7 +449,7 @@ func (s *Store) Logout(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		sess.Options.MaxAge = -1
 		return s.Save(r, w, sess)
 	}
-	if ids, ok := s.cookieIDs(r, s.name); ok {
+	if ids, _, ok := s.cookieIDs(r, s.name); ok {
 		if err := s.delete(r.Context(), ids.key); err != nil {
 			return err
 		}
