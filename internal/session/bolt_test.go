@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"testing"
@@ -134,5 +135,41 @@ func TestBoltCorruptEntry(t *testing.T) {
 	}
 	if n, _ := b.Sweep(); n != 1 {
 		t.Fatalf("Sweep removed %d corrupt entries, want 1", n)
+	}
+}
+
+// TestBoltReadsV1Entries: entries stored before they carried the last
+// activity still read, list and sweep.
+func TestBoltReadsV1Entries(t *testing.T) {
+	b := newTestBolt(t)
+	ctx := context.Background()
+	v1 := func(exp time.Time, sub, sid, val string) []byte {
+		v := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+		v = binary.BigEndian.AppendUint16(v, uint16(len(sub)))
+		v = append(v, sub...)
+		v = binary.BigEndian.AppendUint16(v, uint16(len(sid)))
+		v = append(v, sid...)
+		return append(v, val...)
+	}
+	now := time.Now()
+	b.db.Update(func(tx *bolt.Tx) error {
+		tx.Bucket(bucketSessions).Put([]byte("s:old"), v1(now.Add(time.Hour), "alice", "op-1", "kept"))
+		tx.Bucket(bucketSub).Put(indexKey("alice", "s:old"), nil)
+		tx.Bucket(bucketSID).Put(indexKey("op-1", "s:old"), nil)
+		tx.Bucket(bucketSessions).Put([]byte("s:gone"), v1(now.Add(-time.Minute), "alice", "", "expired"))
+		return tx.Bucket(bucketSub).Put(indexKey("alice", "s:gone"), nil)
+	})
+	e, err := b.Get(ctx, "s:old")
+	if err != nil || string(e.Value) != "kept" || e.Subject != "alice" || e.SID != "op-1" || !e.LastSeen.IsZero() {
+		t.Fatalf("Get of a v1 entry = %+v, %v", e, err)
+	}
+	if items, err := b.List(ctx, "alice"); err != nil || len(items) != 1 || items[0].Key != "s:old" {
+		t.Fatalf("List = %+v, %v; want the live v1 entry", items, err)
+	}
+	if n, err := b.Sweep(); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the expired v1 entry", n, err)
+	}
+	if n, err := b.DeleteSID(ctx, "op-1"); err != nil || n != 1 {
+		t.Fatalf("DeleteSID = %d, %v", n, err)
 	}
 }
