@@ -48,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 // newTestStore is a session store on a bbolt file in a temporary directory.
 func newTestStore(t testing.TB, log *slog.Logger) *session.Store {
 	t.Helper()
-	backend, err := session.OpenBolt(t.TempDir(), 0, log)
+	backend, err := session.OpenBolt(t.TempDir(), session.BoltOptions{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,25 +167,30 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	return nil
 }
 
+// sessionsPerUser is the cap on live sessions per user, for both backends:
+// a login beyond it ends the least recently active session. The setting
+// SESSION_MAX_PER_USER feeds this value.
+const sessionsPerUser = 50
+
 // openSessionBackend opens the embedded store in DATA_DIR, or connects to
-// the Redis of SESSION_STORE. A Redis that does not answer yet is not an
-// error: the server starts, serves anonymous pages and reports not ready
-// until Redis is there.
+// the Redis of SESSION_STORE (one Redis, Sentinel or Cluster). A Redis that
+// does not answer yet is not an error: the server starts, serves anonymous
+// pages and reports not ready until Redis is there.
 func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (session.Backend, error) {
 	if cfg.SessionStore == "" {
-		b, err := session.OpenBolt(cfg.DataDir, time.Minute, log)
+		b, err := session.OpenBolt(cfg.DataDir, session.BoltOptions{SweepEvery: time.Minute, MaxPerSubject: sessionsPerUser, Logger: log})
 		if err != nil {
 			return nil, &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
 		}
 		return b, nil
 	}
-	opts, err := session.ParseRedisURL(cfg.SessionStore)
+	rc, err := session.ParseRedisURL(cfg.SessionStore)
 	if err != nil {
 		return nil, &config.Error{Setting: "SESSION_STORE", Problem: err.Error()}
 	}
-	r := session.NewRedis(opts, log)
+	r := session.NewRedis(rc, session.RedisOptions{MaxPerSubject: sessionsPerUser, Logger: log})
 	if err := r.Ping(ctx); err != nil {
-		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addr", opts.Addr, "err", err)
+		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addrs", strings.Join(rc.Addrs(), ","), "err", err)
 	}
 	return r, nil
 }

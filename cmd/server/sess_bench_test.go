@@ -46,23 +46,25 @@ func (b *sessMemBackend) Get(_ context.Context, key string) (session.Entry, erro
 	return e, nil
 }
 
-func (b *sessMemBackend) Put(_ context.Context, key string, val []byte, _ time.Time, sub, sid string) error {
+func (b *sessMemBackend) Put(_ context.Context, key string, val []byte, m session.Meta) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
 		b.m = map[string]session.Entry{}
 	}
-	b.m[key] = session.Entry{Value: val, Subject: sub, SID: sid}
+	b.m[key] = session.Entry{Value: val, Meta: m}
 	return nil
 }
 
-func (b *sessMemBackend) Update(ctx context.Context, key string, val []byte, exp time.Time, sub, sid string) error {
-	return b.Put(ctx, key, val, exp, sub, sid)
+func (b *sessMemBackend) Update(ctx context.Context, key string, val []byte, m session.Meta) error {
+	return b.Put(ctx, key, val, m)
 }
 func (b *sessMemBackend) Delete(context.Context, string) error                  { return nil }
 func (b *sessMemBackend) DeleteSubject(context.Context, string) (int, error)    { return 0, nil }
 func (b *sessMemBackend) DeleteSID(context.Context, string) (int, error)        { return 0, nil }
+func (b *sessMemBackend) List(context.Context, string) ([]session.Item, error)  { return nil, nil }
 func (b *sessMemBackend) Once(context.Context, string, time.Time) (bool, error) { return true, nil }
+func (b *sessMemBackend) Used(context.Context, string) (bool, error)            { return false, nil }
 func (b *sessMemBackend) Lock(context.Context, string, time.Duration) (func(), error) {
 	return func() {}, nil
 }
@@ -139,7 +141,7 @@ func BenchmarkSessProfile(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) session.Backend { return &sessMemBackend{} }},
 		{"bolt", func(b *testing.B) session.Backend {
-			bk, err := session.OpenBolt(b.TempDir(), time.Minute, nil)
+			bk, err := session.OpenBolt(b.TempDir(), session.BoltOptions{SweepEvery: time.Minute})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -147,11 +149,11 @@ func BenchmarkSessProfile(b *testing.B) {
 			return bk
 		}},
 		{"redis", func(b *testing.B) session.Backend {
-			opts, err := session.ParseRedisURL(rds.URL())
+			cfg, err := session.ParseRedisURL(rds.URL())
 			if err != nil {
 				b.Fatal(err)
 			}
-			r := session.NewRedis(opts, nil)
+			r := session.NewRedis(cfg, session.RedisOptions{})
 			b.Cleanup(func() { r.Close() })
 			return r
 		}},

@@ -9,11 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/loginapp/login/internal/devidp"
@@ -155,17 +157,62 @@ func sessLogin(t *testing.T, c *client, app *testApp, user string) {
 	}
 }
 
-// sessSIDs returns the provider session ids that Redis indexes.
-func sessSIDs(t *testing.T, rds *redistest.Server) []string {
+// sessSIDs returns the provider session ids that Redis indexes, with the
+// subjects that have sessions of each (see docs/OPERATIONS.md, "Redis key
+// layout").
+func sessSIDs(t *testing.T, rds redis.UniversalClient) map[string][]string {
 	t.Helper()
-	keys, err := rds.Client().Keys(context.Background(), "login:d:*").Result()
+	ctx := context.Background()
+	var keys []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		k, err := c.Keys(ctx, "login:sid:*").Result()
+		keys = append(keys, k...)
+		return err
+	}
+	var err error
+	if cc, ok := rds.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, c)
+		})
+	} else {
+		err = scan(ctx, rds.(*redis.Client))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, k := range keys {
-		keys[i] = strings.TrimPrefix(k, "login:d:")
+	out := map[string][]string{}
+	for _, k := range keys {
+		subs, err := rds.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// login:sid:{TAG}SID
+		_, sid, _ := strings.Cut(k, "}")
+		out[sid] = subs
 	}
-	return keys
+	return out
+}
+
+// sessSIDOf returns the provider session id of sub's session, the only one
+// in the index that names sub.
+func sessSIDOf(t *testing.T, rds redis.UniversalClient, sub string) string {
+	t.Helper()
+	found := ""
+	for sid, subs := range sessSIDs(t, rds) {
+		if slices.Contains(subs, sub) {
+			if found != "" {
+				t.Fatalf("more than one sid indexed for %s", sub)
+			}
+			found = sid
+		}
+	}
+	if found == "" {
+		t.Fatalf("no sid indexed for %s", sub)
+	}
+	return found
 }
 
 // TestSessSharedRedis: two instances on one Redis serve the same sessions,
@@ -208,16 +255,7 @@ func TestSessSharedRedis(t *testing.T) {
 		sessLogin(t, c, b, "maria")
 		other := newClient(t)
 		sessLogin(t, other, b, "alice")
-		var mariaSID string
-		for _, sid := range sessSIDs(t, rds) {
-			sub, _ := rds.Client().Get(context.Background(), "login:d:"+sid).Result()
-			if sub == "devidp|maria" {
-				mariaSID = sid
-			}
-		}
-		if mariaSID == "" {
-			t.Fatal("no sid indexed for maria's session")
-		}
+		mariaSID := sessSIDOf(t, rds.Client(), "devidp|maria")
 		if err := cl.dev.SendBackchannelLogout(context.Background(), "", mariaSID); err != nil {
 			t.Fatalf("back-channel logout to A: %v", err)
 		}

@@ -406,9 +406,15 @@ func Load(args []string, environ []string, dotenv map[string]string) (*Config, e
 
 	store, storeName := lookup("SESSION_STORE")
 	if store != "" {
-		u, err := url.Parse(store)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return nil, bad(storeName, "must be empty (embedded store) or a redis:// or rediss:// URL")
+		// Only the scheme here: the session package parses the rest (a
+		// Sentinel's or Cluster's comma-separated hosts are no net/url
+		// URL), and run reports what it finds wrong under this setting.
+		scheme, rest, _ := strings.Cut(store, "://")
+		switch {
+		case scheme != "redis" && scheme != "rediss" && scheme != "redis-sentinel" && scheme != "redis-cluster":
+			return nil, bad(storeName, "must be empty (embedded store) or a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL")
+		case rest == "" || rest[0] == '/' || rest[0] == '?':
+			return nil, bad(storeName, "names no Redis host")
 		}
 	}
 	c.SessionStore = store

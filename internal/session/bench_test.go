@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,23 +45,25 @@ func (b *memBackend) Get(_ context.Context, key string) (Entry, error) {
 	return e, nil
 }
 
-func (b *memBackend) Put(_ context.Context, key string, val []byte, _ time.Time, sub, sid string) error {
+func (b *memBackend) Put(_ context.Context, key string, val []byte, m Meta) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
 		b.m = map[string]Entry{}
 	}
-	b.m[key] = Entry{Value: val, Subject: sub, SID: sid}
+	b.m[key] = Entry{Value: val, Meta: m}
 	return nil
 }
 
-func (b *memBackend) Update(ctx context.Context, key string, val []byte, exp time.Time, sub, sid string) error {
-	return b.Put(ctx, key, val, exp, sub, sid)
+func (b *memBackend) Update(ctx context.Context, key string, val []byte, m Meta) error {
+	return b.Put(ctx, key, val, m)
 }
 func (b *memBackend) Delete(context.Context, string) error                  { return nil }
 func (b *memBackend) DeleteSubject(context.Context, string) (int, error)    { return 0, nil }
 func (b *memBackend) DeleteSID(context.Context, string) (int, error)        { return 0, nil }
+func (b *memBackend) List(context.Context, string) ([]Item, error)          { return nil, nil }
 func (b *memBackend) Once(context.Context, string, time.Time) (bool, error) { return true, nil }
+func (b *memBackend) Used(context.Context, string) (bool, error)            { return false, nil }
 func (b *memBackend) Lock(context.Context, string, time.Duration) (func(), error) {
 	return func() {}, nil
 }
@@ -116,6 +119,44 @@ func BenchmarkStoreGet(b *testing.B) {
 	}
 }
 
+// BenchmarkList lists the sessions of a user with one session and of one
+// with fifty (the default cap), realistic records, as the list of sessions
+// does; Store.Sessions adds the decoding.
+func BenchmarkList(b *testing.B) {
+	srv := redistest.Start(b)
+	backends := []struct {
+		name string
+		open func(b *testing.B) Backend
+	}{
+		{"bolt", func(b *testing.B) Backend { return newTestBolt(b) }},
+		{"redis", func(b *testing.B) Backend {
+			srv.Client().FlushAll(context.Background())
+			return newTestRedis(b, srv)
+		}},
+	}
+	for _, bk := range backends {
+		for _, n := range []int{1, 50} {
+			b.Run(fmt.Sprintf("%s/sessions=%d", bk.name, n), func(b *testing.B) {
+				backend := bk.open(b)
+				s := benchStore(b, backend)
+				rec := realisticRecord(b)
+				for range n {
+					cp := *rec
+					loginRequest(b, s, &cp)
+				}
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					items, err := backend.List(ctx, rec.Subject)
+					if err != nil || len(items) != n {
+						b.Fatalf("List = %d items, %v; want %d", len(items), err, n)
+					}
+				}
+			})
+		}
+	}
+}
+
 func footprintN(b *testing.B) int {
 	if v := os.Getenv("SESSION_FOOTPRINT_N"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -151,7 +192,7 @@ func BenchmarkFootprint(b *testing.B) {
 	b.Run("bolt", func(b *testing.B) {
 		for b.Loop() {
 			dir := b.TempDir()
-			bk, err := OpenBolt(dir, 0, slog.New(slog.DiscardHandler))
+			bk, err := OpenBolt(dir, BoltOptions{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}

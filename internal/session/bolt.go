@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,10 +22,22 @@ type Bolt struct {
 	db   *bolt.DB
 	now  func() time.Time
 	log  *slog.Logger
+	max  int
 	stop chan struct{}
 	done chan struct{}
 	// locks are enough for Lock: only one process can open the file.
 	locks keyedMutex
+}
+
+// BoltOptions are the settings of the embedded backend.
+type BoltOptions struct {
+	// SweepEvery is how often expired records are removed; 0 leaves them
+	// to explicit Sweep calls.
+	SweepEvery time.Duration
+	// MaxPerSubject is the cap on live sessions per subject; 0 means
+	// DefaultMaxPerSubject.
+	MaxPerSubject int
+	Logger        *slog.Logger
 }
 
 var (
@@ -35,8 +48,9 @@ var (
 )
 
 // OpenBolt opens (or creates) dir/sessions.db and starts sweeping expired
-// records every sweepEvery.
-func OpenBolt(dir string, sweepEvery time.Duration, log *slog.Logger) (*Bolt, error) {
+// records every opts.SweepEvery.
+func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -63,51 +77,12 @@ func OpenBolt(dir string, sweepEvery time.Duration, log *slog.Logger) (*Bolt, er
 		db.Close()
 		return nil, fmt.Errorf("initialise %s: %w", path, err)
 	}
-	b := &Bolt{db: db, now: time.Now, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	go b.sweepLoop(sweepEvery)
+	b := &Bolt{db: db, now: time.Now, log: log, max: opts.MaxPerSubject, stop: make(chan struct{}), done: make(chan struct{})}
+	if b.max <= 0 {
+		b.max = DefaultMaxPerSubject
+	}
+	go b.sweepLoop(opts.SweepEvery)
 	return b, nil
-}
-
-// A stored session value is: 8 bytes expiry (unix nanoseconds), 2 bytes
-// length + subject, 2 bytes length + sid, then the record.
-func encodeEntry(expires time.Time, sub, sid string, val []byte) []byte {
-	buf := make([]byte, 0, 12+len(sub)+len(sid)+len(val))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(expires.UnixNano()))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(sub)))
-	buf = append(buf, sub...)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(sid)))
-	buf = append(buf, sid...)
-	return append(buf, val...)
-}
-
-type entry struct {
-	expires  time.Time
-	sub, sid string
-	val      []byte
-}
-
-var errCorrupt = errors.New("corrupt session entry")
-
-func decodeEntry(b []byte) (entry, error) {
-	var e entry
-	if len(b) < 12 {
-		return e, errCorrupt
-	}
-	e.expires = time.Unix(0, int64(binary.BigEndian.Uint64(b)))
-	b = b[8:]
-	n := int(binary.BigEndian.Uint16(b))
-	if len(b) < 2+n+2 {
-		return e, errCorrupt
-	}
-	e.sub = string(b[2 : 2+n])
-	b = b[2+n:]
-	n = int(binary.BigEndian.Uint16(b))
-	if len(b) < 2+n {
-		return e, errCorrupt
-	}
-	e.sid = string(b[2 : 2+n])
-	e.val = b[2+n:]
-	return e, nil
 }
 
 func indexKey(v, key string) []byte { return []byte(v + "\x00" + key) }
@@ -126,10 +101,11 @@ func (b *Bolt) Get(_ context.Context, key string) (Entry, error) {
 		if err != nil {
 			return err
 		}
-		if !b.now().Before(e.expires) {
+		if !b.now().Before(e.Expires) {
 			return ErrNotFound
 		}
-		out = Entry{Value: bytes.Clone(e.val), Subject: e.sub, SID: e.sid}
+		e.Value = bytes.Clone(e.Value)
+		out = e
 		return nil
 	})
 	if errors.Is(err, errCorrupt) {
@@ -140,29 +116,31 @@ func (b *Bolt) Get(_ context.Context, key string) (Entry, error) {
 }
 
 // Put implements Backend.
-func (b *Bolt) Put(_ context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
-	return b.put(key, val, expires, sub, sid, false)
+func (b *Bolt) Put(_ context.Context, key string, val []byte, m Meta) error {
+	return b.put(key, val, m, false)
 }
 
 // Update implements Backend.
-func (b *Bolt) Update(_ context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
-	return b.put(key, val, expires, sub, sid, true)
+func (b *Bolt) Update(_ context.Context, key string, val []byte, m Meta) error {
+	return b.put(key, val, m, true)
 }
 
-func (b *Bolt) put(key string, val []byte, expires time.Time, sub, sid string, mustExist bool) error {
-	if len(sub) > 0xffff || len(sid) > 0xffff {
+func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
+	if len(m.Subject) > 0xffff || len(m.SID) > 0xffff {
 		return errors.New("subject or sid too long")
 	}
 	return b.db.Update(func(tx *bolt.Tx) error {
+		now := b.now()
 		old, err := decodeEntry(tx.Bucket(bucketSessions).Get([]byte(key)))
-		if mustExist && (err != nil || !b.now().Before(old.expires)) {
+		live := err == nil && now.Before(old.Expires)
+		if mustExist && !live {
 			return ErrNotFound
 		}
-		if err == nil && old.sub != sub {
-			tx.Bucket(bucketSub).Delete(indexKey(old.sub, key))
+		if err == nil && old.Subject != m.Subject {
+			tx.Bucket(bucketSub).Delete(indexKey(old.Subject, key))
 		}
-		if err == nil && old.sid != "" && old.sid != sid {
-			tx.Bucket(bucketSID).Delete(indexKey(old.sid, key))
+		if err == nil && old.SID != "" && old.SID != m.SID {
+			tx.Bucket(bucketSID).Delete(indexKey(old.SID, key))
 		}
 		sessions := tx.Bucket(bucketSessions)
 		if !mustExist {
@@ -171,17 +149,71 @@ func (b *Bolt) put(key string, val []byte, expires time.Time, sub, sid string, m
 			// instead of splitting them in half.
 			sessions.FillPercent = 0.95
 		}
-		if err := sessions.Put([]byte(key), encodeEntry(expires, sub, sid, val)); err != nil {
+		if err := sessions.Put([]byte(key), encodeEntry(m, val)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketSub).Put(indexKey(sub, key), nil); err != nil {
+		if err := tx.Bucket(bucketSub).Put(indexKey(m.Subject, key), nil); err != nil {
 			return err
 		}
-		if sid != "" {
-			return tx.Bucket(bucketSID).Put(indexKey(sid, key), nil)
+		if m.SID != "" {
+			if err := tx.Bucket(bucketSID).Put(indexKey(m.SID, key), nil); err != nil {
+				return err
+			}
 		}
-		return nil
+		if live {
+			return nil
+		}
+		return b.capTx(tx, m.Subject, key, now)
 	})
+}
+
+// capTx ends the least recently active sessions of sub beyond the cap, the
+// new one (keep) aside, in the transaction that stores it; it drops the
+// subject's expired sessions on the way.
+func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) error {
+	type held struct {
+		key  []byte
+		seen time.Time
+	}
+	var others []held
+	var dead [][]byte
+	sessions := tx.Bucket(bucketSessions)
+	prefix := []byte(sub + "\x00")
+	c := tx.Bucket(bucketSub).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		key := bytes.Clone(k[len(prefix):])
+		if string(key) == keep {
+			continue
+		}
+		e, err := decodeEntry(sessions.Get(key))
+		if err != nil || !now.Before(e.Expires) {
+			dead = append(dead, key)
+			continue
+		}
+		others = append(others, held{key, e.LastSeen})
+	}
+	for _, k := range dead {
+		if err := deleteTx(tx, k); err != nil {
+			return err
+		}
+		tx.Bucket(bucketSub).Delete(append(bytes.Clone(prefix), k...))
+	}
+	over := len(others) + 1 - b.max
+	if over <= 0 {
+		return nil
+	}
+	slices.SortFunc(others, func(x, y held) int {
+		if c := x.seen.Compare(y.seen); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.key, y.key)
+	})
+	for _, h := range others[:over] {
+		if err := deleteTx(tx, h.key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func deleteTx(tx *bolt.Tx, key []byte) error {
@@ -191,9 +223,9 @@ func deleteTx(tx *bolt.Tx, key []byte) error {
 		return nil
 	}
 	if e, err := decodeEntry(v); err == nil {
-		tx.Bucket(bucketSub).Delete(indexKey(e.sub, string(key)))
-		if e.sid != "" {
-			tx.Bucket(bucketSID).Delete(indexKey(e.sid, string(key)))
+		tx.Bucket(bucketSub).Delete(indexKey(e.Subject, string(key)))
+		if e.SID != "" {
+			tx.Bucket(bucketSID).Delete(indexKey(e.SID, string(key)))
 		}
 	}
 	return sessions.Delete(key)
@@ -237,18 +269,56 @@ func (b *Bolt) DeleteSID(_ context.Context, sid string) (int, error) {
 	return b.deleteIndexed(bucketSID, sid)
 }
 
+// List implements Backend.
+func (b *Bolt) List(_ context.Context, sub string) ([]Item, error) {
+	var out []Item
+	err := b.db.View(func(tx *bolt.Tx) error {
+		now := b.now()
+		sessions := tx.Bucket(bucketSessions)
+		prefix := []byte(sub + "\x00")
+		c := tx.Bucket(bucketSub).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			key := k[len(prefix):]
+			e, err := decodeEntry(sessions.Get(key))
+			if err != nil || !now.Before(e.Expires) {
+				continue // expired or corrupt: the sweep removes it
+			}
+			e.Value = bytes.Clone(e.Value)
+			out = append(out, Item{Key: string(key), Entry: e})
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(x, y Item) int { return y.LastSeen.Compare(x.LastSeen) })
+	return out, err
+}
+
 // Once implements Backend.
 func (b *Bolt) Once(_ context.Context, key string, expires time.Time) (bool, error) {
 	first := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketOnce)
-		if v := bk.Get([]byte(key)); len(v) == 8 && b.now().UnixNano() < int64(binary.BigEndian.Uint64(v)) {
+		if onceLive(bk.Get([]byte(key)), b.now()) {
 			return nil
 		}
 		first = true
 		return bk.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(expires.UnixNano())))
 	})
 	return first, err
+}
+
+// Used implements Backend.
+func (b *Bolt) Used(_ context.Context, key string) (bool, error) {
+	used := false
+	err := b.db.View(func(tx *bolt.Tx) error {
+		used = onceLive(tx.Bucket(bucketOnce).Get([]byte(key)), b.now())
+		return nil
+	})
+	return used, err
+}
+
+// onceLive reports whether v is a replay marker that has not expired.
+func onceLive(v []byte, now time.Time) bool {
+	return len(v) == 8 && now.UnixNano() < int64(binary.BigEndian.Uint64(v))
 }
 
 // Lock implements Backend. The ttl is not needed: a holder that crashes
@@ -275,7 +345,7 @@ func (b *Bolt) Sweep() (int, error) {
 		var dead [][]byte
 		c := tx.Bucket(bucketSessions).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(v) < 8 || int64(binary.BigEndian.Uint64(v)) <= now {
+			if exp, ok := entryExpiry(v); !ok || exp <= now {
 				dead = append(dead, bytes.Clone(k))
 			}
 		}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"testing"
@@ -28,9 +29,9 @@ func TestBoltSweep(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	b.now = clk.Now
 	now := clk.Now()
-	b.Put(ctx, "s:old", []byte("v"), now.Add(time.Minute), "alice", "op-1")
-	b.Put(ctx, "s:new", []byte("v"), now.Add(time.Hour), "alice", "op-2")
-	b.Put(ctx, "s:bob", []byte("v"), now.Add(2*time.Minute), "bob", "")
+	b.Put(ctx, "s:old", []byte("v"), Meta{Subject: "alice", SID: "op-1", LastSeen: now, Expires: now.Add(time.Minute)})
+	b.Put(ctx, "s:new", []byte("v"), Meta{Subject: "alice", SID: "op-2", LastSeen: now, Expires: now.Add(time.Hour)})
+	b.Put(ctx, "s:bob", []byte("v"), Meta{Subject: "bob", LastSeen: now, Expires: now.Add(2 * time.Minute)})
 	b.Once(ctx, "jti:old", now.Add(time.Minute))
 	b.Once(ctx, "jti:new", now.Add(time.Hour))
 
@@ -85,12 +86,12 @@ func TestBoltSweepsStoreLifetimes(t *testing.T) {
 
 // TestBoltSweeper: the background sweep runs by itself.
 func TestBoltSweeper(t *testing.T) {
-	b, err := OpenBolt(t.TempDir(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	b, err := OpenBolt(t.TempDir(), BoltOptions{SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	b.Put(context.Background(), "s:x", []byte("v"), time.Now().Add(30*time.Millisecond), "alice", "")
+	b.Put(context.Background(), "s:x", []byte("v"), meta("alice", "", time.Now(), 30*time.Millisecond))
 	deadline := time.Now().Add(5 * time.Second)
 	for bucketLen(t, b, bucketSessions) != 0 {
 		if time.Now().After(deadline) {
@@ -105,16 +106,16 @@ func TestBoltSweeper(t *testing.T) {
 func TestBoltPersists(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	b, err := OpenBolt(dir, 0, nil)
+	b, err := OpenBolt(dir, BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Put(ctx, "s:x", []byte("kept"), time.Now().Add(time.Hour), "alice", "op")
-	if _, err := OpenBolt(dir, 0, nil); err == nil {
+	b.Put(ctx, "s:x", []byte("kept"), meta("alice", "op", time.Now(), time.Hour))
+	if _, err := OpenBolt(dir, BoltOptions{}); err == nil {
 		t.Fatal("a second OpenBolt of the same directory succeeded")
 	}
 	b.Close()
-	b, err = OpenBolt(dir, 0, nil)
+	b, err = OpenBolt(dir, BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +135,41 @@ func TestBoltCorruptEntry(t *testing.T) {
 	}
 	if n, _ := b.Sweep(); n != 1 {
 		t.Fatalf("Sweep removed %d corrupt entries, want 1", n)
+	}
+}
+
+// TestBoltReadsV1Entries: entries stored before they carried the last
+// activity still read, list and sweep.
+func TestBoltReadsV1Entries(t *testing.T) {
+	b := newTestBolt(t)
+	ctx := context.Background()
+	v1 := func(exp time.Time, sub, sid, val string) []byte {
+		v := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+		v = binary.BigEndian.AppendUint16(v, uint16(len(sub)))
+		v = append(v, sub...)
+		v = binary.BigEndian.AppendUint16(v, uint16(len(sid)))
+		v = append(v, sid...)
+		return append(v, val...)
+	}
+	now := time.Now()
+	b.db.Update(func(tx *bolt.Tx) error {
+		tx.Bucket(bucketSessions).Put([]byte("s:old"), v1(now.Add(time.Hour), "alice", "op-1", "kept"))
+		tx.Bucket(bucketSub).Put(indexKey("alice", "s:old"), nil)
+		tx.Bucket(bucketSID).Put(indexKey("op-1", "s:old"), nil)
+		tx.Bucket(bucketSessions).Put([]byte("s:gone"), v1(now.Add(-time.Minute), "alice", "", "expired"))
+		return tx.Bucket(bucketSub).Put(indexKey("alice", "s:gone"), nil)
+	})
+	e, err := b.Get(ctx, "s:old")
+	if err != nil || string(e.Value) != "kept" || e.Subject != "alice" || e.SID != "op-1" || !e.LastSeen.IsZero() {
+		t.Fatalf("Get of a v1 entry = %+v, %v", e, err)
+	}
+	if items, err := b.List(ctx, "alice"); err != nil || len(items) != 1 || items[0].Key != "s:old" {
+		t.Fatalf("List = %+v, %v; want the live v1 entry", items, err)
+	}
+	if n, err := b.Sweep(); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the expired v1 entry", n, err)
+	}
+	if n, err := b.DeleteSID(ctx, "op-1"); err != nil || n != 1 {
+		t.Fatalf("DeleteSID = %d, %v", n, err)
 	}
 }

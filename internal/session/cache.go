@@ -1,39 +1,40 @@
 package session
 
 import (
-	"hash/maphash"
+	"bytes"
 	"sync"
 )
 
-// decodedCache keeps recently decoded records, keyed by storage key and a
-// hash of the stored bytes, so that a session read again unchanged is not
-// decompressed and decoded again. The backend is still asked on every
-// request: a deleted or changed record is never served from here.
+// decodedCache keeps recently decoded records, keyed by storage key with
+// the stored bytes they were decoded from, so that a session read again
+// unchanged is not decompressed and decoded again. The backend is still
+// asked on every request: a deleted or changed record is never served from
+// here. Comparing the bytes costs less than hashing them (the cache held a
+// hash until records grew a copy per request that was worth paying for),
+// and the 1.5 KB they take per entry are little beside the decoded record.
 type decodedCache struct {
-	seed maphash.Seed
-	max  int
+	max int
 
 	mu      sync.Mutex
 	entries map[string]cachedRecord
 }
 
 type cachedRecord struct {
-	sum uint64
-	rec *Record // never modified; callers get copies
+	stored []byte  // a copy of what the backend returned
+	rec    *Record // never modified; callers get copies
 }
 
 func newDecodedCache(max int) *decodedCache {
-	return &decodedCache{seed: maphash.MakeSeed(), max: max, entries: make(map[string]cachedRecord, max)}
+	return &decodedCache{max: max, entries: make(map[string]cachedRecord, max)}
 }
 
 // decode returns a copy of the record stored as value under key, decoding it
 // only when this key's bytes changed since the last call.
 func (c *decodedCache) decode(key string, value []byte) (*Record, error) {
-	sum := maphash.Bytes(c.seed, value)
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	c.mu.Unlock()
-	if ok && e.sum == sum {
+	if ok && bytes.Equal(e.stored, value) {
 		cp := *e.rec
 		return &cp, nil
 	}
@@ -50,7 +51,7 @@ func (c *decodedCache) decode(key string, value []byte) (*Record, error) {
 			break
 		}
 	}
-	c.entries[key] = cachedRecord{sum: sum, rec: rec}
+	c.entries[key] = cachedRecord{stored: bytes.Clone(value), rec: rec}
 	c.mu.Unlock()
 	cp := *rec
 	return &cp, nil
@@ -116,5 +117,25 @@ func (c *cookieCache) put(value string, ids cookieIDs) {
 		}
 	}
 	c.entries[value] = ids
+	c.mu.Unlock()
+}
+
+// forget drops a cookie value (its session is gone).
+func (c *cookieCache) forget(value string) {
+	c.mu.Lock()
+	delete(c.entries, value)
+	c.mu.Unlock()
+}
+
+// forgetKey drops every cookie value that names the storage key (the
+// session was deleted). Deletions are rare next to reads, so a scan of the
+// few thousand entries is cheaper than a second map kept on every put.
+func (c *cookieCache) forgetKey(key string) {
+	c.mu.Lock()
+	for v, ids := range c.entries {
+		if ids.key == key {
+			delete(c.entries, v)
+		}
+	}
 	c.mu.Unlock()
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -16,101 +18,280 @@ import (
 )
 
 // Redis is the shared Backend: any number of instances with the same
-// SESSION_SECRET serve the same sessions from one Redis, and a record
-// deleted by one instance is gone for all at once.
+// SESSION_SECRET serve the same sessions from one Redis (alone, behind
+// Sentinel, or a Redis Cluster), and a record deleted by one instance is
+// gone for all at once. It talks to a redis.UniversalClient and does not
+// know which topology it has, with one exception (see durable).
 //
-// Keys, all under one prefix:
-//
-//	s:…      a session: the entry (see encodeEntry) with a TTL at its expiry
-//	u:SUB    hash of the subject's session keys -> their sid ("" for none)
-//	d:SID    the subject of the provider session SID
-//	o:KEY    a Once marker
-//	l:KEY    a Lock
-//
-// Two small keys index a session, the least that finds it by subject and by
-// sid: in Redis every key costs some 150 bytes besides its value, and memory
-// is the budget that binds (docs/BENCHMARKS.md). The indexes expire with the
-// longest-lived session they name. Writes that touch a record and its
-// indexes are Lua scripts, so they are atomic; they address keys they
-// compute, so this works on one Redis (with replicas or Sentinel), not on
-// Redis Cluster.
+// docs/OPERATIONS.md ("Redis key layout") lists the keys, their types,
+// TTLs and slots, and which operations take more than one step and why
+// those are safe. In short: a session's key carries its subject's {tag},
+// so that every script that touches a record and its subject's index
+// stays in one Cluster slot; the index of a provider session id, in a slot
+// of its own, names only subjects, and DeleteSID works through them one
+// subject (one slot) at a time.
 //
 // Every call has a short deadline, so an unreachable or stalled Redis costs
 // a request about a second, not a hung worker; go-redis reconnects by itself
-// when Redis is back.
+// when Redis is back, and follows a Sentinel failover or a Cluster's new
+// slot map.
 type Redis struct {
-	c       *redis.Client
+	c       redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	now     func() time.Time
-	log     *slog.Logger
+	// wait is how long a deletion waits for a replica's acknowledgement.
+	wait time.Duration
+	max  int
+	now  func() time.Time
+	log  *slog.Logger
 	// locks queue the requests of this process for a Lock, so that only one
 	// of them at a time polls Redis.
 	locks keyedMutex
 }
 
-// Defaults for a redis:// URL that does not set its own timeouts (go-redis
-// reads dial_timeout, read_timeout, write_timeout, pool_timeout and
-// max_retries from the query).
+// RedisOptions are the settings of the Redis backend that do not come from
+// the URL.
+type RedisOptions struct {
+	// MaxPerSubject is the cap on live sessions per subject; 0 means
+	// DefaultMaxPerSubject.
+	MaxPerSubject int
+	Logger        *slog.Logger
+}
+
+// Defaults for a URL that does not set its own timeouts (go-redis reads
+// dial_timeout, read_timeout, write_timeout, pool_timeout and max_retries
+// from the query, in every form).
 const (
 	redisTimeout    = time.Second
 	redisMaxRetries = 1
 	redisPrefix     = "login:"
+	// redisMaxWait bounds how long a deletion waits for a replica.
+	redisMaxWait = 500 * time.Millisecond
 )
 
-// ParseRedisURL parses a redis:// or rediss:// URL into go-redis options,
-// with short timeouts unless the URL sets its own. Its errors never repeat
-// the URL, which may hold a password.
-func ParseRedisURL(raw string) (*redis.Options, error) {
+// RedisConfig is a parsed SESSION_STORE URL: exactly one of the options is
+// set, for the form the URL has.
+type RedisConfig struct {
+	// Simple is a redis:// or rediss:// URL's: one Redis.
+	Simple *redis.Options
+	// Failover is a redis-sentinel:// URL's: the master that the Sentinels
+	// name, followed through failovers.
+	Failover *redis.FailoverOptions
+	// Cluster is a redis-cluster:// URL's.
+	Cluster *redis.ClusterOptions
+}
+
+// Addrs returns the addresses that the URL names (Sentinels for
+// redis-sentinel://, seed nodes for redis-cluster://), for logs.
+func (c *RedisConfig) Addrs() []string {
+	switch {
+	case c.Failover != nil:
+		return c.Failover.SentinelAddrs
+	case c.Cluster != nil:
+		return c.Cluster.Addrs
+	default:
+		return []string{c.Simple.Addr}
+	}
+}
+
+func (c *RedisConfig) client() redis.UniversalClient {
+	switch {
+	case c.Failover != nil:
+		return redis.NewFailoverClient(c.Failover)
+	case c.Cluster != nil:
+		return redis.NewClusterClient(c.Cluster)
+	default:
+		return redis.NewClient(c.Simple)
+	}
+}
+
+func (c *RedisConfig) timeouts() (read, write, dial time.Duration) {
+	switch {
+	case c.Failover != nil:
+		return c.Failover.ReadTimeout, c.Failover.WriteTimeout, c.Failover.DialTimeout
+	case c.Cluster != nil:
+		return c.Cluster.ReadTimeout, c.Cluster.WriteTimeout, c.Cluster.DialTimeout
+	default:
+		return c.Simple.ReadTimeout, c.Simple.WriteTimeout, c.Simple.DialTimeout
+	}
+}
+
+// ParseRedisURL parses a SESSION_STORE URL of one of the forms
+//
+//	redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS)
+//	redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[?db=N&...]
+//	redis-cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...][?...]
+//
+// into go-redis options, with short timeouts unless the URL sets its own.
+// A Sentinel URL's password is the Redis servers' (the master's and the
+// replicas'); Sentinels that require one of their own get it from the
+// sentinel_password parameter. Its errors never repeat the URL, which may
+// hold a password.
+func ParseRedisURL(raw string) (*RedisConfig, error) {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	var (
+		cfg      *RedisConfig
+		password string
+		err      error
+	)
+	switch scheme {
+	case "redis", "rediss":
+		cfg, err = parseSimpleURL(raw)
+		if cfg != nil {
+			password = cfg.Simple.Password
+		}
+	case "redis-sentinel", "redis-cluster":
+		cfg, password, err = parseMultiURL(scheme, rest)
+	default:
+		return nil, errors.New("the URL must start with redis://, rediss://, redis-sentinel:// or redis-cluster://")
+	}
+	if err != nil {
+		return nil, errors.New(scrub(err.Error(), raw, password))
+	}
+	return cfg, nil
+}
+
+func parseSimpleURL(raw string) (*RedisConfig, error) {
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, errors.New(scrubRedisError(err.Error(), raw))
+		return nil, err
 	}
 	if opts.Network == "unix" {
 		return nil, errors.New("unix sockets are not supported; use redis:// or rediss://")
 	}
-	for _, d := range []*time.Duration{&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout} {
+	defaultTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
+	opts.ContextTimeoutEnabled = true
+	opts.DisableIdentity = true
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return &RedisConfig{Simple: opts}, nil
+}
+
+// parseMultiURL parses the Sentinel and Cluster forms, whose comma-separated
+// host lists net/url does not take, into go-redis's own URL form for them
+// (one host, the others as addr parameters), so that every go-redis
+// parameter works as in a redis:// URL.
+func parseMultiURL(scheme, rest string) (*RedisConfig, string, error) {
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	var user, password string
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		u, err := url.Parse("redis://" + authority[:i] + "@host")
+		if err != nil || u.User == nil {
+			return nil, "", errors.New("the user and password are not URL-encoded")
+		}
+		user = u.User.Username()
+		password, _ = u.User.Password()
+		authority = authority[i+1:]
+	}
+	hosts := strings.Split(authority, ",")
+	for i, h := range hosts {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil || host == "" || port == "" {
+			return nil, password, fmt.Errorf("address %d of the list is not HOST:PORT", i+1)
+		}
+	}
+	u, err := url.Parse("redis://" + hosts[0] + tail)
+	if err != nil {
+		return nil, password, errors.New("the path or query does not parse")
+	}
+	q := u.Query()
+	for _, h := range hosts[1:] {
+		q.Add("addr", h)
+	}
+	path := strings.Trim(u.Path, "/")
+	if scheme == "redis-cluster" {
+		if path != "" {
+			return nil, password, errors.New("a redis-cluster:// URL has no path (a Cluster has only database 0)")
+		}
+		u.Path, u.RawQuery = "", q.Encode()
+		opts, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, password, err
+		}
+		opts.Username, opts.Password = user, password
+		defaultTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
+		opts.ContextTimeoutEnabled = true
+		opts.DisableIdentity = true
+		opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		return &RedisConfig{Cluster: opts}, password, nil
+	}
+	if path == "" || strings.Contains(path, "/") {
+		return nil, password, errors.New("a redis-sentinel:// URL's path is the master's name: /MASTER_NAME")
+	}
+	sentinelPassword := q.Get("sentinel_password")
+	q.Del("sentinel_password")
+	q.Set("master_name", path)
+	u.Path, u.RawQuery = "", q.Encode()
+	opts, err := redis.ParseFailoverURL(u.String())
+	if err != nil {
+		return nil, password, err
+	}
+	opts.Username, opts.Password = user, password
+	opts.SentinelPassword = sentinelPassword
+	defaultTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
+	opts.ContextTimeoutEnabled = true
+	opts.DisableIdentity = true
+	return &RedisConfig{Failover: opts}, password, nil
+}
+
+// defaultTimeouts applies the short defaults to what the URL left unset.
+func defaultTimeouts(dial, read, write, pool *time.Duration, retries, dialerRetries *int) {
+	for _, d := range []*time.Duration{dial, read, write, pool} {
 		if *d == 0 {
 			*d = redisTimeout
 		}
 	}
-	if opts.MaxRetries == 0 {
+	if *retries == 0 {
 		// One retry: a connection that died with a Redis restart is
 		// replaced at once instead of failing a request.
-		opts.MaxRetries = redisMaxRetries
+		*retries = redisMaxRetries
 	}
-	if opts.DialerRetries == 0 {
-		opts.DialerRetries = 1
+	if *dialerRetries == 0 {
+		*dialerRetries = 1
 	}
-	opts.ContextTimeoutEnabled = true
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return opts, nil
 }
 
-func scrubRedisError(msg, raw string) string {
-	if raw == "" {
-		return msg
+// scrub removes the URL and the password from an error message.
+func scrub(msg, raw, password string) string {
+	if raw != "" {
+		msg = strings.ReplaceAll(msg, raw, "(the URL)")
 	}
-	return strings.ReplaceAll(msg, raw, "(the URL)")
+	if password != "" {
+		msg = strings.ReplaceAll(msg, password, "(the password)")
+	}
+	return msg
 }
 
-// NewRedis returns a Redis backend. It does not connect: a server that
-// starts while Redis is down serves anonymous pages, and reports not ready,
-// until Redis answers.
-func NewRedis(opts *redis.Options, log *slog.Logger) *Redis {
+// NewRedis returns a Redis backend for cfg. It does not connect: a server
+// that starts while Redis is down serves anonymous pages, and reports not
+// ready, until Redis answers.
+func NewRedis(cfg *RedisConfig, opts RedisOptions) *Redis {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	timeout := max(opts.ReadTimeout, opts.WriteTimeout, opts.DialTimeout)
+	read, write, dial := cfg.timeouts()
+	timeout := max(read, write, dial)
 	if timeout <= 0 {
 		timeout = redisTimeout
+	}
+	// WAIT must answer well within the read timeout of its connection.
+	wait := redisMaxWait
+	if read > 0 {
+		wait = min(wait, read/2)
 	}
 	// go-redis has one logger for the whole process, which prints to
 	// stderr; what it says (a failed dial, once per request while Redis is
 	// down) the handlers already log with the request, so it goes to debug.
 	redis.SetLogger(redisLogger{log})
-	return &Redis{c: redis.NewClient(opts), prefix: redisPrefix, timeout: timeout, now: time.Now, log: log}
+	r := &Redis{c: cfg.client(), prefix: redisPrefix, timeout: timeout, wait: wait, max: opts.MaxPerSubject, now: time.Now, log: log}
+	if r.max <= 0 {
+		r.max = DefaultMaxPerSubject
+	}
+	return r
 }
 
 type redisLogger struct{ log *slog.Logger }
@@ -123,6 +304,15 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 func (r *Redis) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.timeout)
 }
+
+// The keys, all under r.prefix (see docs/OPERATIONS.md).
+func (r *Redis) subjectKey(sub string) string { return r.prefix + "sub:{" + slotTag(sub) + "}" + sub }
+func (r *Redis) sidKey(sid string) string     { return r.prefix + "sid:{" + slotTag(sid) + "}" + sid }
+
+// fenceKey is a key of tag's slot that no data ever lives in: a deletion
+// script that found nothing to delete writes and deletes it, so that WAIT
+// has a write of this slot's server to wait for.
+func (r *Redis) fenceKey(tag string) string { return r.prefix + "f:{" + tag + "}" }
 
 var _ Backend = (*Redis)(nil)
 
@@ -142,61 +332,176 @@ func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
 		r.log.Warn("corrupt session entry treated as no session")
 		return Entry{}, ErrNotFound
 	}
-	if !r.now().Before(e.expires) {
+	if !r.now().Before(e.Expires) {
 		return Entry{}, ErrNotFound
 	}
-	return Entry{Value: e.val, Subject: e.sub, SID: e.sid}, nil
+	return e, nil
 }
 
-// luaParse reads the subject from an entry (see encodeEntry).
-const luaParse = `
-local function subject(v)
-  if not v or #v < 12 then return nil end
-  local n = string.byte(v, 9) * 256 + string.byte(v, 10)
-  if #v < 12 + n then return nil end
-  return string.sub(v, 11, 10 + n)
+// luaLib is what the scripts share. entry reads the subject and sid of an
+// entry of either version (see entry.go). finish ends a deletion script:
+// it reports how many records it deleted and how many replicas the server
+// has; with replicas, a script that wrote nothing writes and deletes a
+// fence key, so that the WAIT after it also covers an earlier deletion of
+// the same records that was not yet acknowledged (a retry after a
+// timeout finds nothing left to delete).
+const luaLib = `
+local function entry(v)
+  if not v then return nil end
+  local p = 9
+  if string.byte(v, 1) == 255 then p = 18 end
+  if #v < p + 1 then return nil end
+  local n = string.byte(v, p) * 256 + string.byte(v, p + 1)
+  local q = p + 2 + n
+  if #v < q + 1 then return nil end
+  local m = string.byte(v, q) * 256 + string.byte(v, q + 1)
+  if #v < q + 1 + m then return nil end
+  return string.sub(v, p + 2, q - 1), string.sub(v, q + 2, q + 1 + m)
+end
+local function finish(n, wrote, fence)
+  local info = redis.call('INFO', 'replication')
+  local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
+  if replicas > 0 and not wrote then
+    redis.call('SET', fence, '1', 'PX', 1000)
+    redis.call('DEL', fence)
+  end
+  return {n, replicas}
 end
 `
 
-// putScript stores an entry and indexes it.
-// KEYS: the record, its subject index, its sid index (when it has a sid).
-// ARGV: entry, ttl in ms, "1" when the record must exist, sid, sub, prefix.
-var putScript = redis.NewScript(luaParse + `
+// putScript stores an entry and indexes it by subject, with the last
+// activity as the score; a new record beyond the cap ends the subject's
+// least recently active ones, and the subject's index forgets records that
+// have expired.
+// KEYS: the record, the subject's index (one slot).
+// ARGV: entry, ttl in ms, "1" when the record must exist, last activity in
+// ms, the cap.
+// Returns {stored (0 or 1), records ended by the cap}.
+var putScript = redis.NewScript(`
 local ttl = tonumber(ARGV[2])
-local old = redis.call('GET', KEYS[1])
-if ARGV[3] == '1' and not old then return 0 end
-local osub = subject(old)
-if osub and osub ~= ARGV[5] then redis.call('HDEL', ARGV[6] .. 'u:' .. osub, KEYS[1]) end
-if not old then
-  -- A new session: forget the subject's sessions that have expired.
-  for _, k in ipairs(redis.call('HKEYS', KEYS[2])) do
-    if redis.call('EXISTS', k) == 0 then redis.call('HDEL', KEYS[2], k) end
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[3] == '1' and not existed then return {0, 0} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+local ended = 0
+if not existed then
+  local others = {}
+  for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if k ~= KEYS[1] then
+      if redis.call('EXISTS', k) == 1 then others[#others + 1] = k
+      else redis.call('ZREM', KEYS[2], k) end
+    end
+  end
+  for i = 1, #others + 1 - tonumber(ARGV[5]) do
+    redis.call('DEL', others[i])
+    redis.call('ZREM', KEYS[2], others[i])
+    ended = ended + 1
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('HSET', KEYS[2], KEYS[1], ARGV[4])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-if #KEYS > 2 then
-  redis.call('SET', KEYS[3], ARGV[5], 'PX', math.max(ttl, redis.call('PTTL', KEYS[3])))
-end
+return {1, ended}
+`)
+
+// sidIndexScript records that a subject has a session of a provider
+// session id, until the latest expiry of those sessions.
+// KEYS: the sid's index. ARGV: subject, expiry in ms, ttl in ms.
+var sidIndexScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1
 `)
 
-// deleteScript deletes a record and its subject index entry (a sid index
-// names only the subject, and expires by itself).
-// KEYS: the record. ARGV: prefix.
-var deleteScript = redis.NewScript(luaParse + `
+// deleteScript deletes a record and its entry in its subject's index,
+// which shares its slot (a key of the earlier format has no tag: its
+// subject's index is the earlier hash, on a Redis that is not a Cluster).
+// KEYS: the record, a fence of its slot. ARGV: prefix.
+var deleteScript = redis.NewScript(luaLib + `
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+if not v then return finish(0, false, KEYS[2]) end
 redis.call('DEL', KEYS[1])
-local sub = subject(v)
-if sub then redis.call('HDEL', ARGV[1] .. 'u:' .. sub, KEYS[1]) end
-return 1
+local sub = entry(v)
+if sub then
+  local tag = string.match(KEYS[1], '{(%x+)}')
+  if tag then redis.call('ZREM', ARGV[1] .. 'sub:{' .. tag .. '}' .. sub, KEYS[1])
+  else redis.call('HDEL', ARGV[1] .. 'u:' .. sub, KEYS[1]) end
+end
+return finish(1, true, KEYS[2])
 `)
 
-// deleteSubjectScript deletes every record of a subject.
-// KEYS: the subject index.
-var deleteSubjectScript = redis.NewScript(`
+// deleteSubjectScript deletes every record of a subject and its index.
+// KEYS: the subject's index, a fence of its slot.
+var deleteSubjectScript = redis.NewScript(luaLib + `
+local n = 0
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  n = n + redis.call('DEL', k)
+end
+local wrote = redis.call('DEL', KEYS[1]) == 1
+return finish(n, wrote, KEYS[2])
+`)
+
+// deleteSIDScript deletes the records of one subject that have a provider
+// session id, and forgets the subject's expired records on the way.
+// KEYS: the subject's index, a fence of its slot. ARGV: sid.
+var deleteSIDScript = redis.NewScript(luaLib + `
+local n, wrote = 0, false
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', k)
+  if not v then
+    redis.call('ZREM', KEYS[1], k)
+    wrote = true
+  else
+    local _, sid = entry(v)
+    if sid == ARGV[1] then
+      redis.call('DEL', k)
+      redis.call('ZREM', KEYS[1], k)
+      n = n + 1
+      wrote = true
+    end
+  end
+end
+return finish(n, wrote, KEYS[2])
+`)
+
+// sidDoneScript removes from a sid's index the subjects whose records
+// DeleteSID has deleted.
+// KEYS: the sid's index, a fence of its slot. ARGV: the subjects.
+var sidDoneScript = redis.NewScript(luaLib + `
+local wrote = false
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then wrote = true end
+end
+return finish(0, wrote, KEYS[2])
+`)
+
+// listScript returns the subject's records, the most recently active
+// first, as key, entry, key, entry..., and forgets those that have
+// expired.
+// KEYS: the subject's index.
+var listScript = redis.NewScript(`
+local out = {}
+for _, k in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', k)
+  if v then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  else
+    redis.call('ZREM', KEYS[1], k)
+  end
+end
+return out
+`)
+
+// The indexes of the earlier key layout, u:SUB (a hash of the subject's
+// record keys to their sid) and d:SID (the subject of a provider session),
+// were written until records carried their subject's tag, only on a Redis
+// that was not a Cluster. Their sessions are still read, so deletions by
+// subject and sid consult them too. They expire with the sessions they
+// name: once SESSION_ABSOLUTE_TIMEOUT has passed since every instance runs
+// this version, none is left, and these two scripts can go.
+//
+// legacySubjectScript deletes the records of a subject's earlier index.
+// KEYS: the index.
+var legacySubjectScript = redis.NewScript(`
 local n = 0
 for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
   n = n + redis.call('DEL', k)
@@ -205,10 +510,9 @@ redis.call('DEL', KEYS[1])
 return n
 `)
 
-// deleteSIDScript deletes every record of a provider session: the sid
-// index names the subject, whose index names the sid of each record.
+// legacySIDScript deletes the records of an earlier sid index.
 // KEYS: the sid index. ARGV: prefix, sid.
-var deleteSIDScript = redis.NewScript(`
+var legacySIDScript = redis.NewScript(`
 local sub = redis.call('GET', KEYS[1])
 if not sub then return 0 end
 local idx = ARGV[1] .. 'u:' .. sub
@@ -231,20 +535,24 @@ return 0
 `)
 
 // Put implements Backend.
-func (r *Redis) Put(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
-	return r.put(ctx, key, val, expires, sub, sid, false)
+func (r *Redis) Put(ctx context.Context, key string, val []byte, m Meta) error {
+	return r.put(ctx, key, val, m, false)
 }
 
 // Update implements Backend.
-func (r *Redis) Update(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error {
-	return r.put(ctx, key, val, expires, sub, sid, true)
+func (r *Redis) Update(ctx context.Context, key string, val []byte, m Meta) error {
+	return r.put(ctx, key, val, m, true)
 }
 
-func (r *Redis) put(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string, mustExist bool) error {
-	if len(sub) > 0xffff || len(sid) > 0xffff {
+func (r *Redis) put(ctx context.Context, key string, val []byte, m Meta, mustExist bool) error {
+	if len(m.Subject) > 0xffff || len(m.SID) > 0xffff {
 		return errors.New("subject or sid too long")
 	}
-	ttl := expires.Sub(r.now()).Milliseconds()
+	if tag := keyTag(key); tag != "" && tag != slotTag(m.Subject) {
+		return errors.New("session key does not carry its subject's tag")
+	}
+	now := r.now()
+	ttl := m.Expires.Sub(now).Milliseconds()
 	if ttl <= 0 {
 		// Already over: nothing to keep.
 		if err := r.Delete(ctx, key); err != nil {
@@ -255,45 +563,184 @@ func (r *Redis) put(ctx context.Context, key string, val []byte, expires time.Ti
 		}
 		return nil
 	}
+	seen := m.LastSeen
+	if seen.IsZero() {
+		seen = now
+	}
 	ctx, cancel := r.call(ctx)
 	defer cancel()
-	keys := []string{r.prefix + key, r.prefix + "u:" + sub}
-	if sid != "" {
-		keys = append(keys, r.prefix+"d:"+sid)
+	if m.SID != "" {
+		// The sid's index names the subject before the record is stored:
+		// an index entry whose record then failed to be stored costs
+		// DeleteSID a look, while a record that the index did not name
+		// would survive a back-channel logout.
+		err := sidIndexScript.Run(ctx, r.c, []string{r.sidKey(m.SID)}, m.Subject, m.Expires.UnixMilli(), ttl).Err()
+		if err != nil {
+			return err
+		}
 	}
 	must := "0"
 	if mustExist {
 		must = "1"
 	}
-	n, err := putScript.Run(ctx, r.c, keys, encodeEntry(expires, sub, sid, val), ttl, must, sid, sub, r.prefix).Int()
+	res, err := putScript.Run(ctx, r.c, []string{r.prefix + key, r.subjectKey(m.Subject)},
+		encodeEntry(m, val), ttl, must, seen.UnixMilli(), r.max).Int64Slice()
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if len(res) != 2 {
+		return fmt.Errorf("unexpected reply of %d values from the put script", len(res))
+	}
+	if res[0] == 0 {
 		return ErrNotFound
+	}
+	if res[1] > 0 {
+		r.log.Debug("sessions beyond the cap ended", "count", res[1])
 	}
 	return nil
 }
 
+// errNotReplicated is a deletion that the master made but no replica
+// acknowledged in time: a failover now could bring the records back, so
+// the caller must not report it as done (the client or provider retries).
+var errNotReplicated = errors.New("no replica acknowledged the deletion in time")
+
+// durable runs a deletion script (one that ends with finish) on a
+// connection of its own to the server that holds keys[0], and, when that
+// server has replicas, waits on the same connection until one of them
+// acknowledges: Redis replicates asynchronously, so a deletion only the
+// master has seen is lost if it fails now, and a logout answered as done
+// must not be undone by a failover. WAIT counts acknowledgements of the
+// writes of its own connection, which is why this needs a connection of
+// its own and the server behind a key: the one place where the backend
+// tells the topologies apart.
+func (r *Redis) durable(ctx context.Context, s *redis.Script, keys []string, args ...any) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout+r.wait)
+	defer cancel()
+	var node *redis.Client
+	switch c := r.c.(type) {
+	case *redis.Client: // one Redis, or the master that Sentinel names
+		node = c
+	case *redis.ClusterClient:
+		var err error
+		if node, err = c.MasterForKey(ctx, keys[0]); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, fmt.Errorf("session: unsupported Redis client %T", r.c)
+	}
+	conn := node.Conn()
+	defer conn.Close()
+	res, err := s.Run(ctx, conn, keys, args...).Int64Slice()
+	if err != nil {
+		if c, ok := r.c.(*redis.ClusterClient); ok && isRedirect(err) {
+			// The slot moved: this connection went around the client,
+			// which would otherwise learn it only from its own commands.
+			c.ReloadState(ctx)
+		}
+		return 0, err
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("unexpected reply of %d values from a deletion script", len(res))
+	}
+	if res[1] > 0 {
+		acked, err := conn.Wait(ctx, 1, r.wait).Result()
+		if err != nil {
+			return 0, fmt.Errorf("wait for a replica: %w", err)
+		}
+		if acked < 1 {
+			return 0, errNotReplicated
+		}
+	}
+	return int(res[0]), nil
+}
+
+func isRedirect(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ") || strings.HasPrefix(msg, "CLUSTERDOWN")
+}
+
 // Delete implements Backend.
 func (r *Redis) Delete(ctx context.Context, key string) error {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	return deleteScript.Run(ctx, r.c, []string{r.prefix + key}, r.prefix).Err()
+	k := r.prefix + key
+	fence := k // a key of the earlier format, without a tag, fences itself
+	if tag := keyTag(key); tag != "" {
+		fence = r.fenceKey(tag)
+	}
+	_, err := r.durable(ctx, deleteScript, []string{k, fence}, r.prefix)
+	return err
 }
 
 // DeleteSubject implements Backend.
 func (r *Redis) DeleteSubject(ctx context.Context, sub string) (int, error) {
-	ctx, cancel := r.call(ctx)
-	defer cancel()
-	return deleteSubjectScript.Run(ctx, r.c, []string{r.prefix + "u:" + sub}).Int()
+	cctx, cancel := r.call(ctx)
+	legacy, err := legacySubjectScript.Run(cctx, r.c, []string{r.prefix + "u:" + sub}).Int()
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	// Last, so that on one Redis its WAIT covers the deletions above too.
+	n, err := r.durable(ctx, deleteSubjectScript, []string{r.subjectKey(sub), r.fenceKey(slotTag(sub))})
+	if err != nil {
+		return 0, err
+	}
+	return legacy + n, nil
 }
 
-// DeleteSID implements Backend.
+// DeleteSID implements Backend. It takes steps: the sid's index names the
+// subjects, each subject's records are deleted in that subject's slot, and
+// only then are the subjects removed from the sid's index. A step that
+// fails leaves the index naming the subjects not yet done, so the retry
+// (the provider's, after the 503) finishes the work.
 func (r *Redis) DeleteSID(ctx context.Context, sid string) (int, error) {
+	cctx, cancel := r.call(ctx)
+	n, err := legacySIDScript.Run(cctx, r.c, []string{r.prefix + "d:" + sid}, r.prefix, sid).Int()
+	if err != nil {
+		cancel()
+		return 0, err
+	}
+	idx := r.sidKey(sid)
+	subs, err := r.c.ZRange(cctx, idx, 0, -1).Result()
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	done := make([]any, 0, len(subs))
+	for _, sub := range subs {
+		m, err := r.durable(ctx, deleteSIDScript, []string{r.subjectKey(sub), r.fenceKey(slotTag(sub))}, sid)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+		done = append(done, sub)
+	}
+	if _, err := r.durable(ctx, sidDoneScript, []string{idx, r.fenceKey(slotTag(sid))}, done...); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// List implements Backend: one script in the subject's slot reads the
+// index and the records.
+func (r *Redis) List(ctx context.Context, sub string) ([]Item, error) {
 	ctx, cancel := r.call(ctx)
 	defer cancel()
-	return deleteSIDScript.Run(ctx, r.c, []string{r.prefix + "d:" + sid}, r.prefix, sid).Int()
+	res, err := listScript.Run(ctx, r.c, []string{r.subjectKey(sub)}).Slice()
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	items := make([]Item, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		k, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		e, err := decodeEntry([]byte(v))
+		if err != nil || !now.Before(e.Expires) {
+			continue
+		}
+		items = append(items, Item{Key: strings.TrimPrefix(k, r.prefix), Entry: e})
+	}
+	return items, nil
 }
 
 // Once implements Backend.
@@ -302,6 +749,14 @@ func (r *Redis) Once(ctx context.Context, key string, expires time.Time) (bool, 
 	defer cancel()
 	ttl := max(expires.Sub(r.now()), time.Millisecond)
 	return r.c.SetNX(ctx, r.prefix+"o:"+key, "1", ttl).Result()
+}
+
+// Used implements Backend.
+func (r *Redis) Used(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := r.call(ctx)
+	defer cancel()
+	n, err := r.c.Exists(ctx, r.prefix+"o:"+key).Result()
+	return n == 1, err
 }
 
 // Lock implements Backend: SET NX with a random token and a TTL, polled

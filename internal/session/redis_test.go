@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ func TestRedisTTL(t *testing.T) {
 	keys, _ := rc.Keys(ctx, "login:*").Result()
 	if len(keys) != 3 {
 		t.Fatalf("keys %v, want a session, a subject index and a sid index", keys)
+	}
+	for _, k := range keys {
+		if keyTag(k) == "" {
+			t.Errorf("key %s has no {tag}", k)
+		}
 	}
 	var session string
 	for _, k := range keys {
@@ -62,23 +68,30 @@ func TestRedisSharedByInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := newTestRedis(t, srv), newTestRedis(t, srv)
 	ctx := context.Background()
-	exp := time.Now().Add(time.Hour)
-	a.Put(ctx, "s:1", []byte("v"), exp, "alice", "op-1")
-	a.Put(ctx, "s:2", []byte("v"), exp, "alice", "op-2")
-	if _, err := b.Get(ctx, "s:1"); err != nil {
+	now := time.Now()
+	a.Put(ctx, testKey("alice", "1"), []byte("v"), meta("alice", "op-1", now, time.Hour))
+	a.Put(ctx, testKey("alice", "2"), []byte("v"), meta("alice", "op-2", now, time.Hour))
+	if _, err := b.Get(ctx, testKey("alice", "1")); err != nil {
 		t.Fatalf("B does not see A's session: %v", err)
+	}
+	if items, err := b.List(ctx, "alice"); err != nil || len(items) != 2 {
+		t.Fatalf("B lists %d of A's sessions, %v; want 2", len(items), err)
 	}
 	if n, err := b.DeleteSID(ctx, "op-1"); err != nil || n != 1 {
 		t.Fatalf("B: DeleteSID = %d, %v", n, err)
 	}
-	if _, err := a.Get(ctx, "s:1"); !errors.Is(err, ErrNotFound) {
+	if _, err := a.Get(ctx, testKey("alice", "1")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("A still sees the session B deleted: %v", err)
 	}
 	if n, _ := b.DeleteSubject(ctx, "alice"); n != 1 {
 		t.Fatalf("B: DeleteSubject = %d, want 1", n)
 	}
+	exp := now.Add(time.Hour)
 	if first, _ := a.Once(ctx, "jti:x", exp); !first {
 		t.Fatal("A: first Once = false")
+	}
+	if used, _ := b.Used(ctx, "jti:x"); !used {
+		t.Fatal("B: a jti A has seen is not used for B")
 	}
 	if first, _ := b.Once(ctx, "jti:x", exp); first {
 		t.Fatal("B: a jti A has seen is new to B")
@@ -122,14 +135,15 @@ func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, srv)
 	ctx := context.Background()
-	r.Put(ctx, "s:x", []byte("v"), time.Now().Add(time.Hour), "alice", "")
+	x := testKey("alice", "x")
+	r.Put(ctx, x, []byte("v"), meta("alice", "", time.Now(), time.Hour))
 	if err := srv.Client().Save(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	check := func(t *testing.T) {
 		t.Helper()
 		start := time.Now()
-		_, err := r.Get(ctx, "s:x")
+		_, err := r.Get(ctx, x)
 		if err == nil || errors.Is(err, ErrNotFound) {
 			t.Fatalf("Get with Redis down: err = %v, want a failure", err)
 		}
@@ -142,7 +156,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	back := func(t *testing.T) {
 		t.Helper()
-		if _, err := r.Get(ctx, "s:x"); err != nil {
+		if _, err := r.Get(ctx, x); err != nil {
 			t.Fatalf("Get after Redis came back: %v", err)
 		}
 	}
@@ -165,40 +179,105 @@ func TestRedisCorruptEntry(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, srv)
 	ctx := context.Background()
-	srv.Client().Set(ctx, "login:s:bad", "xyz", time.Minute)
-	if _, err := r.Get(ctx, "s:bad"); !errors.Is(err, ErrNotFound) {
+	bad := testKey("alice", "bad")
+	srv.Client().Set(ctx, "login:"+bad, "xyz", time.Minute)
+	if _, err := r.Get(ctx, bad); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
 	// Deleting it works too.
-	if err := r.Delete(ctx, "s:bad"); err != nil {
+	if err := r.Delete(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestParseRedisURL(t *testing.T) {
-	opts, err := ParseRedisURL("redis://:pw@127.0.0.1:6380/2")
-	if err != nil {
-		t.Fatal(err)
+	t.Run("redis", func(t *testing.T) {
+		cfg, err := ParseRedisURL("redis://:pw@127.0.0.1:6380/2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := cfg.Simple
+		if opts == nil || cfg.Failover != nil || cfg.Cluster != nil {
+			t.Fatalf("parsed %+v, want simple options only", cfg)
+		}
+		if opts.Addr != "127.0.0.1:6380" || opts.DB != 2 || opts.Password != "pw" {
+			t.Errorf("parsed %s db %d", opts.Addr, opts.DB)
+		}
+		if opts.DialTimeout != time.Second || opts.ReadTimeout != time.Second || opts.WriteTimeout != time.Second || opts.PoolTimeout != time.Second || opts.MaxRetries != 1 {
+			t.Errorf("timeouts %v %v %v %v retries %d; want 1s and 1 retry", opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout, opts.MaxRetries)
+		}
+		cfg, err = ParseRedisURL("rediss://127.0.0.1:6380/0?read_timeout=3s&max_retries=-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts := cfg.Simple; opts.ReadTimeout != 3*time.Second || opts.MaxRetries != -1 || opts.TLSConfig == nil {
+			t.Errorf("the URL's own settings were not kept: %v %d tls %v", opts.ReadTimeout, opts.MaxRetries, opts.TLSConfig != nil)
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		cfg, err := ParseRedisURL("redis-sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380,[::1]:26381/sessions?db=3&dial_timeout=2s&sentinel_password=sp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := cfg.Failover
+		if o == nil || cfg.Simple != nil || cfg.Cluster != nil {
+			t.Fatalf("parsed %+v, want failover options only", cfg)
+		}
+		if want := []string{"10.0.0.1:26379", "10.0.0.2:26380", "[::1]:26381"}; !slices.Equal(o.SentinelAddrs, want) {
+			t.Errorf("sentinels %v, want %v", o.SentinelAddrs, want)
+		}
+		if o.MasterName != "sessions" || o.DB != 3 || o.Password != "s3cret" || o.SentinelPassword != "sp" {
+			t.Errorf("master %q db %d password %v sentinel password %v", o.MasterName, o.DB, o.Password == "s3cret", o.SentinelPassword == "sp")
+		}
+		if o.DialTimeout != 2*time.Second || o.ReadTimeout != time.Second || o.WriteTimeout != time.Second || o.PoolTimeout != time.Second || o.MaxRetries != 1 {
+			t.Errorf("timeouts %v %v %v %v retries %d; want the URL's 2s dial and 1s and 1 retry otherwise", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.MaxRetries)
+		}
+		if got := cfg.Addrs(); len(got) != 3 {
+			t.Errorf("Addrs = %v", got)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		cfg, err := ParseRedisURL("redis-cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001?read_timeout=2s&max_retries=3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := cfg.Cluster
+		if o == nil || cfg.Simple != nil || cfg.Failover != nil {
+			t.Fatalf("parsed %+v, want cluster options only", cfg)
+		}
+		if want := []string{"10.0.0.1:7000", "10.0.0.2:7001"}; !slices.Equal(o.Addrs, want) || o.Password != "s3cret" {
+			t.Errorf("nodes %v password %v, want %v", o.Addrs, o.Password == "s3cret", want)
+		}
+		if o.ReadTimeout != 2*time.Second || o.DialTimeout != time.Second || o.WriteTimeout != time.Second || o.PoolTimeout != time.Second || o.MaxRetries != 3 {
+			t.Errorf("timeouts %v %v %v %v retries %d", o.ReadTimeout, o.DialTimeout, o.WriteTimeout, o.PoolTimeout, o.MaxRetries)
+		}
+		if _, err := ParseRedisURL("redis-cluster://10.0.0.1:7000"); err != nil {
+			t.Errorf("one seed node: %v", err)
+		}
+	})
+	bad := []string{
+		"redis://:s3cret@host:1/x",
+		"redis://host:1/0?nope=1",
+		"unix:///tmp/redis.sock",
+		"ftp://host",
+		"redis:/host:1",
+		"redis-sentinel://:s3cret@host:1",                  // no master name
+		"redis-sentinel://:s3cret@host:1/a/b",              // not a name
+		"redis-sentinel://:s3cret@host:1,host/m",           // no port
+		"redis-sentinel://:s3cret@host:1/m?db=x",           // not a database
+		"redis-sentinel://:s3cret@host:1/m?bogus=s3cret",   // unknown option
+		"redis-cluster://:s3cret@host:1/0",                 // a Cluster has no databases
+		"redis-cluster://:s3cret@host:1,:2",                // no host
+		"redis-cluster://:s3cret@host:1?read_timeout=soon", // not a duration
+		"redis-cluster://:s%zzcret@host:1",                 // not URL-encoded
+		"redis-cluster://:s3cret@",                         // no address
 	}
-	if opts.Addr != "127.0.0.1:6380" || opts.DB != 2 || opts.Password != "pw" {
-		t.Errorf("parsed %s db %d", opts.Addr, opts.DB)
-	}
-	if opts.DialTimeout != time.Second || opts.ReadTimeout != time.Second || opts.WriteTimeout != time.Second || opts.PoolTimeout != time.Second || opts.MaxRetries != 1 {
-		t.Errorf("timeouts %v %v %v %v retries %d; want 1s and 1 retry", opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout, opts.MaxRetries)
-	}
-	opts, err = ParseRedisURL("rediss://127.0.0.1:6380/0?read_timeout=3s&max_retries=-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if opts.ReadTimeout != 3*time.Second || opts.MaxRetries != -1 || opts.TLSConfig == nil {
-		t.Errorf("the URL's own settings were not kept: %v %d tls %v", opts.ReadTimeout, opts.MaxRetries, opts.TLSConfig != nil)
-	}
-	for _, bad := range []string{"redis://:s3cret@host:1/x", "redis://host:1/0?nope=1", "unix:///tmp/redis.sock", "ftp://host"} {
-		_, err := ParseRedisURL(bad)
+	for _, raw := range bad {
+		_, err := ParseRedisURL(raw)
 		if err == nil {
-			t.Errorf("%s: no error", bad)
-		} else if strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%s: the error repeats the password: %v", bad, err)
+			t.Errorf("%s: no error", raw)
+		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "zzcret") {
+			t.Errorf("%s: the error repeats the password: %v", raw, err)
 		}
 	}
 }

@@ -8,8 +8,10 @@ package session
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -18,6 +20,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -37,26 +41,43 @@ var ErrUnavailable = errors.New("session store unavailable")
 // as anonymous, and the session stays ended.
 var ErrEnded = errors.New("session ended meanwhile")
 
-// Backend is where session records live.
+// Backend is where session records live. Keys are storage keys (see
+// storageKey): a key made for a subject shares the subject's {tag}, which a
+// Redis Cluster needs to keep a record and its subject's index in one slot.
 type Backend interface {
 	// Get returns the entry stored under key, or ErrNotFound.
 	Get(ctx context.Context, key string) (Entry, error)
-	// Put stores val under key until expires, indexed by subject and, when not
-	// empty, by the provider's session id.
-	Put(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error
+	// Put stores val under key until m.Expires, indexed by m.Subject and,
+	// when not empty, by the provider's session id m.SID. Storing a new key
+	// beyond the backend's cap of records per subject ends that subject's
+	// least recently active records, in the same step where the backend
+	// allows.
+	Put(ctx context.Context, key string, val []byte, m Meta) error
 	// Update is Put for a record that must still exist: it returns
 	// ErrNotFound, and stores nothing, when key was deleted or has expired,
 	// so that a write racing a logout can not bring the session back.
-	Update(ctx context.Context, key string, val []byte, expires time.Time, sub, sid string) error
-	// Delete removes key; deleting a missing key is not an error.
+	Update(ctx context.Context, key string, val []byte, m Meta) error
+	// Delete removes key; deleting a missing key is not an error. A nil
+	// error means the deletion is as durable as the backend can make it:
+	// on a Redis with replicas, a replica has acknowledged it.
 	Delete(ctx context.Context, key string) error
 	// DeleteSubject removes every record of the subject and says how many.
 	DeleteSubject(ctx context.Context, sub string) (int, error)
-	// DeleteSID removes every record with the provider session id.
+	// DeleteSID removes every record with the provider session id, of
+	// every subject, and says how many.
 	DeleteSID(ctx context.Context, sid string) (int, error)
+	// List returns every live record of the subject, the most recently
+	// active first. It reads no more than the subject's index holds: at
+	// most the cap, and what has expired since the index was last pruned.
+	List(ctx context.Context, sub string) ([]Item, error)
 	// Once records key until expires and reports whether it was new: false
 	// means the key was already used (a replayed state or logout token).
 	Once(ctx context.Context, key string, expires time.Time) (bool, error)
+	// Used reports whether Once recorded key and it has not expired, without
+	// recording it: a caller that must act before marking (a back-channel
+	// logout marks its token only once the sessions are deleted) checks
+	// with Used first.
+	Used(ctx context.Context, key string) (bool, error)
 	// Lock takes the lock named key, waiting until it is free or ctx ends.
 	// It is held until unlock is called or for at most ttl, so that a
 	// crashed holder can not block the others for ever. A shared backend
@@ -67,12 +88,36 @@ type Backend interface {
 	Close() error
 }
 
-// Entry is a stored record with the subject and sid it is indexed by.
-type Entry struct {
-	Value   []byte
+// Meta is what a backend knows of a record besides its bytes: what it is
+// indexed by, what orders a subject's records, and when it may be forgotten.
+type Meta struct {
 	Subject string
-	SID     string
+	// SID is the provider's session id, or empty.
+	SID string
+	// LastSeen is the record's last recorded activity: the cap on records
+	// per subject ends the least recent ones, and List returns the most
+	// recent first.
+	LastSeen time.Time
+	// Expires is when the backend may forget the record.
+	Expires time.Time
 }
+
+// Entry is a stored record with its Meta. Records stored by an earlier
+// version have no LastSeen.
+type Entry struct {
+	Value []byte
+	Meta
+}
+
+// Item is an entry with its key, as List returns them.
+type Item struct {
+	Key string
+	Entry
+}
+
+// DefaultMaxPerSubject is the cap on live sessions per subject when a
+// backend's options set none.
+const DefaultMaxPerSubject = 50
 
 // Record is what the server keeps about one logged-in browser.
 type Record struct {
@@ -89,6 +134,13 @@ type Record struct {
 	TokenExpiry time.Time `json:"token_exp"`
 	CreatedAt   time.Time `json:"created"`
 	LastSeen    time.Time `json:"seen"`
+	// UserAgent and ClientIP are the sign-in request's, for the list of
+	// sessions. The record keeps at most 256 and 64 bytes of them.
+	UserAgent string `json:"ua,omitempty"`
+	ClientIP  string `json:"ip,omitempty"`
+	// AuthTime is when the user last authenticated at the provider (the ID
+	// token's auth_time), for actions that need a recent authentication.
+	AuthTime time.Time `json:"auth_time,omitzero"`
 
 	// memo caches what the handlers derive from UserInfo (see Derived).
 	memo *memo
@@ -114,6 +166,8 @@ type Store struct {
 	log     *slog.Logger
 	cache   *decodedCache
 	cookies *cookieCache
+	// handleKey makes the public handles of sessions (see handle).
+	handleKey []byte
 }
 
 // decodedRecords is how many decoded records a Store keeps for reuse: the
@@ -141,7 +195,14 @@ func NewStore(backend Backend, secret []byte, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger, cache: newDecodedCache(decodedRecords), cookies: newCookieCache(4 * decodedRecords)}, nil
+	handleKey, err := hkdf.Key(sha256.New, secret, nil, "login session handle", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		backend: backend, codec: codec, opts: opts, name: CookieName("session", opts.Secure), log: opts.Logger,
+		cache: newDecodedCache(decodedRecords), cookies: newCookieCache(4 * decodedRecords), handleKey: handleKey,
+	}, nil
 }
 
 // NewCodec derives a signing and an encryption key for purpose from secret
@@ -190,22 +251,16 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.Options = s.cookieOptions()
 	sess.IsNew = true
-	c, err := r.Cookie(name)
-	if err != nil {
-		return sess, nil
-	}
-	ids, ok := s.cookies.get(c.Value)
+	ids, value, ok := s.cookieIDs(r, name)
 	if !ok {
-		var raw []byte
-		if err := s.codec.Decode(name, c.Value, &raw); err != nil {
-			return sess, nil // tampered, foreign or stale: anonymous
-		}
-		ids = cookieIDs{id: string(raw), key: storageKey(string(raw))}
-		s.cookies.put(c.Value, ids)
+		return sess, nil
 	}
 	id, key := ids.id, ids.key
 	entry, err := s.backend.Get(r.Context(), key)
 	if errors.Is(err, ErrNotFound) {
+		// Ended, here or on another instance: nothing of it stays cached.
+		s.cache.forget(key)
+		s.cookies.forget(value)
 		return sess, nil
 	}
 	if err != nil {
@@ -229,6 +284,53 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess.IsNew = false
 	sess.Values[recordKey{}] = rec
 	return sess, nil
+}
+
+// cookieIDs returns the session id and storage key that the request's
+// cookie carries, when it has one that verifies, and the cookie's value.
+func (s *Store) cookieIDs(r *http.Request, name string) (cookieIDs, string, bool) {
+	// A value that verified before is looked up as the header carries it,
+	// without net/http's parsing of every cookie (a quarter of a cached
+	// lookup's time); anything else goes the long way, with r.Cookie's
+	// rules.
+	if v, ok := firstCookie(r.Header, name); ok {
+		if ids, ok := s.cookies.get(v); ok {
+			return ids, v, true
+		}
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		return cookieIDs{}, "", false
+	}
+	ids, ok := s.cookies.get(c.Value)
+	if !ok {
+		var raw []byte
+		if err := s.codec.Decode(name, c.Value, &raw); err != nil {
+			return cookieIDs{}, "", false // tampered, foreign or stale: anonymous
+		}
+		ids = cookieIDs{id: string(raw), key: storageKey(string(raw))}
+		s.cookies.put(c.Value, ids)
+	}
+	return ids, c.Value, true
+}
+
+// firstCookie returns the raw value of the first cookie named name in the
+// Cookie headers. It does not validate the value: the caller only looks it
+// up among values that r.Cookie returned before, and r.Cookie returns the
+// first valid cookie of a name, which is this one whenever it is such a
+// value.
+func firstCookie(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t")
+			if k, v, ok := strings.Cut(part, "="); ok && k == name {
+				return v, true
+			}
+		}
+	}
+	return "", false
 }
 
 // alive reports whether rec is within its idle and absolute lifetimes. The
@@ -266,10 +368,9 @@ func (s *Store) expires(rec *Record) time.Time {
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
-			if err := s.backend.Delete(r.Context(), storageKey(sess.ID)); err != nil {
-				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			if err := s.delete(r.Context(), storageKey(sess.ID)); err != nil {
+				return err
 			}
-			s.cache.forget(storageKey(sess.ID))
 		}
 		http.SetCookie(w, s.expiredCookie())
 		return nil
@@ -280,16 +381,17 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	}
 	create := sess.ID == "" || sess.IsNew
 	if sess.ID == "" {
-		sess.ID = newID(s.opts.Now())
+		sess.ID = newID(s.opts.Now(), rec.Subject)
 	}
 	data, err := encodeRecord(rec)
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
+	m := Meta{Subject: rec.Subject, SID: rec.SID, LastSeen: rec.LastSeen, Expires: s.expires(rec)}
 	if create {
-		err = s.backend.Put(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID)
+		err = s.backend.Put(r.Context(), storageKey(sess.ID), data, m)
 	} else {
-		err = s.backend.Update(r.Context(), storageKey(sess.ID), data, s.expires(rec), rec.Subject, rec.SID)
+		err = s.backend.Update(r.Context(), storageKey(sess.ID), data, m)
 	}
 	if errors.Is(err, ErrNotFound) {
 		http.SetCookie(w, s.expiredCookie())
@@ -308,12 +410,24 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	return nil
 }
 
+// delete deletes the record under key and forgets what this process cached
+// of it, so that the session is dead here at once (other instances read the
+// backend on every request).
+func (s *Store) delete(ctx context.Context, key string) error {
+	if err := s.backend.Delete(ctx, key); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	s.cache.forget(key)
+	s.cookies.forgetKey(key)
+	return nil
+}
+
 // Login starts a new session for rec, always under a new id: an id the
 // browser presented before login is deleted, never promoted.
 func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record) error {
 	if old, err := s.New(r, s.name); err == nil && !old.IsNew {
-		if err := s.backend.Delete(r.Context(), storageKey(old.ID)); err != nil {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if err := s.delete(r.Context(), storageKey(old.ID)); err != nil {
+			return err
 		}
 	}
 	now := s.opts.Now()
@@ -325,14 +439,23 @@ func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record) error
 	return s.Save(r, w, sess)
 }
 
-// Logout deletes the session's record and clears the cookie.
+// Logout deletes the session's record and clears the cookie. When the
+// session was not found, the record its cookie names is deleted all the
+// same: it may be one whose deletion was tried before and could not be
+// confirmed (a Redis that lost its master meanwhile), and the new deletion
+// confirms it.
 func (s *Store) Logout(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
-	if sess == nil {
-		http.SetCookie(w, s.expiredCookie())
-		return nil
+	if sess != nil && sess.ID != "" {
+		sess.Options.MaxAge = -1
+		return s.Save(r, w, sess)
 	}
-	sess.Options.MaxAge = -1
-	return s.Save(r, w, sess)
+	if ids, _, ok := s.cookieIDs(r, s.name); ok {
+		if err := s.delete(r.Context(), ids.key); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, s.expiredCookie())
+	return nil
 }
 
 // Touch records activity on a session for the idle timeout. To keep requests
@@ -383,6 +506,142 @@ func (s *Store) Lock(ctx context.Context, sess *sessions.Session, ttl time.Durat
 	return unlock, nil
 }
 
+// SessionInfo describes one live session of a user for the list of
+// sessions: nothing in it opens the session.
+type SessionInfo struct {
+	// Handle names the session in the user's requests to end it. It is
+	// opaque and stable for the session, and no credential: it is an HMAC
+	// of the storage key, which is itself a hash of the session id.
+	Handle string
+	// UserAgent and ClientIP are the sign-in request's.
+	UserAgent string
+	ClientIP  string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// Current marks the session the list was asked for.
+	Current bool
+}
+
+// Sessions returns the live sessions of sub, on every instance that shares
+// the backend, the most recently active first. current (which may be nil)
+// is marked Current.
+func (s *Store) Sessions(ctx context.Context, sub string, current *sessions.Session) ([]SessionInfo, error) {
+	live, err := s.live(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	cur := currentKey(current)
+	out := make([]SessionInfo, len(live))
+	for i, l := range live {
+		out[i] = s.info(l, cur)
+	}
+	return out, nil
+}
+
+// EndSession ends the session of sub that handle names, everywhere: its
+// record is deleted from the shared backend. It returns false, and ends
+// nothing, when handle is not one of sub's live sessions, whether it is
+// malformed, stale or another user's.
+func (s *Store) EndSession(ctx context.Context, sub, handle string) (SessionInfo, bool, error) {
+	live, err := s.live(ctx, sub)
+	if err != nil {
+		return SessionInfo{}, false, err
+	}
+	for _, l := range live {
+		if subtle.ConstantTimeCompare([]byte(s.handle(l.key)), []byte(handle)) == 1 {
+			if err := s.delete(ctx, l.key); err != nil {
+				return SessionInfo{}, false, err
+			}
+			return s.info(l, ""), true, nil
+		}
+	}
+	return SessionInfo{}, false, nil
+}
+
+// EndOtherSessions ends every live session of sub but current (all of them
+// when current is nil or anonymous), and says how many it ended.
+func (s *Store) EndOtherSessions(ctx context.Context, sub string, current *sessions.Session) (int, error) {
+	live, err := s.live(ctx, sub)
+	if err != nil {
+		return 0, err
+	}
+	cur := currentKey(current)
+	n := 0
+	for _, l := range live {
+		if l.key == cur {
+			continue
+		}
+		if err := s.delete(ctx, l.key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// liveRecord is a decoded record of the backend's List.
+type liveRecord struct {
+	key string
+	rec *Record
+}
+
+// live returns the records of sub that are within their lifetimes, the
+// most recently active first. They are decoded outside the decoded-record
+// cache, which is for the sessions that requests use.
+func (s *Store) live(ctx context.Context, sub string) ([]liveRecord, error) {
+	items, err := s.backend.List(ctx, sub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	now := s.opts.Now()
+	out := make([]liveRecord, 0, len(items))
+	for _, it := range items {
+		rec, err := decodeRecord(it.Value)
+		if err != nil {
+			s.log.Warn("corrupt session record left out of the list", "err", err)
+			continue
+		}
+		if rec.Subject == "" {
+			rec.Subject, rec.SID = it.Subject, it.SID
+		}
+		if rec.Subject != sub || !s.alive(rec, now) {
+			continue
+		}
+		out = append(out, liveRecord{key: it.Key, rec: rec})
+	}
+	// The backend orders by the activity it was told; the records say it
+	// too, and are what the list shows.
+	slices.SortStableFunc(out, func(a, b liveRecord) int { return b.rec.LastSeen.Compare(a.rec.LastSeen) })
+	return out, nil
+}
+
+func (s *Store) info(l liveRecord, current string) SessionInfo {
+	return SessionInfo{
+		Handle:    s.handle(l.key),
+		UserAgent: l.rec.UserAgent,
+		ClientIP:  l.rec.ClientIP,
+		CreatedAt: l.rec.CreatedAt,
+		LastSeen:  l.rec.LastSeen,
+		Current:   current != "" && l.key == current,
+	}
+}
+
+// handle is the public name of the session stored under key: 128 bits of
+// an HMAC, so that it can not be turned back into the key, let alone the
+// session id or a cookie.
+func (s *Store) handle(key string) string {
+	mac := hmac.New(sha256.New, s.handleKey)
+	mac.Write([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+}
+
+func currentKey(sess *sessions.Session) string {
+	if sess == nil || sess.ID == "" {
+		return ""
+	}
+	return storageKey(sess.ID)
+}
+
 // RecordOf returns the session's record, or nil for an anonymous session.
 func RecordOf(sess *sessions.Session) *Record {
 	if sess == nil {
@@ -409,30 +668,66 @@ func (s *Store) expiredCookie() *http.Cookie {
 // storageKey is the backend key for a session id: a hash, so that a copy of
 // the store holds no usable cookie values, after the id's creation time,
 // so that the embedded store appends new sessions in order and packs its
-// pages full (see Bolt.Put). 128 bits of hash are plenty for a lookup key
-// and keep the indexes small.
+// pages full (see Bolt.Put), and, for ids made since sessions carry one,
+// the {tag} of the subject, so that in a Redis Cluster the record lives in
+// its subject's slot with the subject's index. 128 bits of hash are plenty
+// for a lookup key and keep the indexes small. Ids of the earlier format
+// (no tag) keep their keys.
 func storageKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	var created []byte
-	if raw, err := base64.RawURLEncoding.DecodeString(id); err == nil && len(raw) == idLen {
-		created = raw[:idTimeLen]
+	hash := base64.RawURLEncoding.EncodeToString(sum[:16])
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	switch {
+	case err == nil && len(raw) == idLen:
+		return "s:" + hex.EncodeToString(raw[:idTimeLen]) + "{" + hex.EncodeToString(raw[idTimeLen:idTimeLen+idTagLen]) + "}" + hash
+	case err == nil && len(raw) == legacyIDLen:
+		return "s:" + hex.EncodeToString(raw[:idTimeLen]) + hash
+	default:
+		return "s:" + hash
 	}
-	return "s:" + hex.EncodeToString(created) + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // A session id is idTimeLen bytes of creation time (nanoseconds since
-// 1970, big-endian) and 24 random bytes, 192 bits: the time orders the
-// storage keys (finely enough that sessions created in the same
-// millisecond still arrive in order), the random part makes the id
-// unguessable.
+// 1970, big-endian), idTagLen bytes of the subject's tag (see slotTag) and
+// 24 random bytes, 192 bits: the time orders the storage keys (finely
+// enough that sessions created in the same millisecond still arrive in
+// order), the tag places the record beside its subject's index, the random
+// part makes the id unguessable. Ids made before the tag are legacyIDLen
+// bytes.
 const (
-	idLen     = 32
-	idTimeLen = 8
+	idLen       = idTimeLen + idTagLen + 24
+	legacyIDLen = idTimeLen + 24
+	idTimeLen   = 8
+	idTagLen    = 2
 )
 
-func newID(now time.Time) string {
+func newID(now time.Time, sub string) string {
 	b := make([]byte, idLen)
 	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
-	rand.Read(b[idTimeLen:])
+	tag := sha256.Sum256([]byte(sub))
+	copy(b[idTimeLen:], tag[:idTagLen])
+	rand.Read(b[idTimeLen+idTagLen:])
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// slotTag is the hash tag of what belongs to v (a subject or a provider
+// session id): the hex of the first idTagLen bytes of its SHA-256, which a
+// Redis Cluster maps to a slot, whatever bytes v holds.
+func slotTag(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:idTagLen])
+}
+
+// keyTag returns the {tag} of a storage key, or "" for a key without one
+// (of the earlier format).
+func keyTag(key string) string {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(key[i+1:], '}')
+	if j <= 0 {
+		return ""
+	}
+	return key[i+1 : i+1+j]
 }

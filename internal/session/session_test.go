@@ -40,11 +40,11 @@ type countingBackend struct {
 	writes int
 }
 
-func (b *countingBackend) Update(ctx context.Context, key string, val []byte, exp time.Time, sub, sid string) error {
+func (b *countingBackend) Update(ctx context.Context, key string, val []byte, m Meta) error {
 	b.mu.Lock()
 	b.writes++
 	b.mu.Unlock()
-	return b.Backend.Update(ctx, key, val, exp, sub, sid)
+	return b.Backend.Update(ctx, key, val, m)
 }
 
 func (b *countingBackend) count() int {
@@ -307,15 +307,15 @@ func TestBackendFailureIsUnavailable(t *testing.T) {
 // TestCorruptRecord: in either backend, a record that does not decode is no
 // session, and is logged.
 func TestCorruptRecord(t *testing.T) {
-	for name, open := range backends(t) {
+	for _, name := range []string{"bolt", "redis"} {
 		t.Run(name, func(t *testing.T) {
-			b := open(t)
+			b := backend(t, name)(t, 0)
 			f := newStoreFixture(t, b, time.Hour, 2*time.Hour)
 			r := f.login(t, simpleRecord())
 			sess, _ := f.store.Get(r, f.store.Name())
 			key := storageKey(sess.ID)
 			for what, data := range map[string][]byte{"garbage": []byte("\x01not zstd"), "unknown format": []byte("\x09"), "bad json": []byte("{")} {
-				if err := b.Put(context.Background(), key, data, time.Now().Add(time.Hour), "alice", "op-1"); err != nil {
+				if err := b.Put(context.Background(), key, data, meta("alice", "op-1", time.Now(), time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 				f.logs.Reset()
@@ -333,16 +333,73 @@ func TestCorruptRecord(t *testing.T) {
 
 func TestSessionIDs(t *testing.T) {
 	now := time.Now()
-	a, b := newID(now), newID(now.Add(time.Nanosecond))
-	if a == b || len(a) != 43 {
+	a, b := newID(now, "alice"), newID(now.Add(time.Nanosecond), "alice")
+	if a == b || len(a) != 46 {
 		t.Fatalf("ids %q %q", a, b)
 	}
-	// Storage keys sort by creation time, and hide the id.
-	if ka, kb := storageKey(a), storageKey(b); !(ka < kb) || strings.Contains(ka, a[11:]) {
+	// Storage keys sort by creation time, carry the subject's tag, and
+	// hide the id.
+	ka, kb := storageKey(a), storageKey(b)
+	if !(ka < kb) || strings.Contains(ka, a[14:]) {
 		t.Fatalf("storage keys %q %q", ka, kb)
 	}
+	if keyTag(ka) != slotTag("alice") || keyTag(storageKey(newID(now, "bob"))) != slotTag("bob") {
+		t.Fatalf("storage key %q does not carry alice's tag %q", ka, slotTag("alice"))
+	}
+	if !strings.HasPrefix(ka, "s:") || len(ka) != 46 {
+		t.Fatalf("storage key %q, want s: and 44 more characters", ka)
+	}
+	// An id of the earlier format (no tag) keeps its key.
+	legacy := make([]byte, legacyIDLen)
+	legacy[7] = 1
+	lk := storageKey(b64(legacy))
+	if keyTag(lk) != "" || len(lk) != 40 || !strings.HasPrefix(lk, "s:0000000000000001") {
+		t.Fatalf("storageKey(earlier format) = %q", lk)
+	}
 	// An id of another shape still gets a key.
-	if k := storageKey("legacy"); !strings.HasPrefix(k, "s:") || len(k) != 24 {
+	if k := storageKey("legacy"); !strings.HasPrefix(k, "s:") || len(k) != 24 || keyTag(k) != "" {
 		t.Fatalf("storageKey(legacy) = %q", k)
+	}
+}
+
+// TestCookieHeaderShapes: a session cookie is found (or not) the same
+// way whether or not its value is cached: the cached lookup reads the
+// header without net/http's parsing, and must agree with r.Cookie.
+func TestCookieHeaderShapes(t *testing.T) {
+	f := newStoreFixture(t, newTestBolt(t), time.Hour, 2*time.Hour)
+	r := f.login(t, simpleRecord())
+	c, _ := r.Cookie(f.store.Name())
+	v := c.Value
+	tests := []struct {
+		headers []string
+		alive   bool
+	}{
+		{[]string{"session=" + v}, true},
+		{[]string{"a=1; session=" + v + "; b=2"}, true},
+		{[]string{"a=1;session=" + v}, true},
+		{[]string{"a=1", "session=" + v}, true},
+		{[]string{`session="` + v + `"`}, true},              // quoted: r.Cookie strips the quotes
+		{[]string{"session=" + v + "x"}, false},              // another value
+		{[]string{"xsession=" + v}, false},                   // another name
+		{[]string{"Session=" + v}, false},                    // names are case-sensitive
+		{[]string{"session=bad; session=" + v}, false},       // r.Cookie takes the first
+		{[]string{`session=b"d; session=` + v}, true},        // unless it is not a valid value
+		{[]string{"session=" + v + "; session=other"}, true}, // the first wins
+	}
+	for _, cached := range []bool{false, true} {
+		for _, tt := range tests {
+			if !cached {
+				f.store.cookies = newCookieCache(4 * decodedRecords)
+			} else {
+				f.visit(t, r) // the value is cached now
+			}
+			req := httptest.NewRequest(http.MethodGet, "/profile", nil)
+			for _, h := range tt.headers {
+				req.Header.Add("Cookie", h)
+			}
+			if got := f.visit(t, req) != nil; got != tt.alive {
+				t.Errorf("cached %v, Cookie %q: alive = %v, want %v", cached, tt.headers, got, tt.alive)
+			}
+		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package redistest runs a real redis-server (the Debian package) for tests:
 // on a free loopback port, without persistence unless a test saves a
 // snapshot, and stopped when the test ends. Tests can kill, restart, pause
-// and resume it to exercise outages.
+// and resume it to exercise outages. StartCluster runs a Redis Cluster of
+// three masters, StartSentinel a master, a replica and a Sentinel that
+// fails over within a few seconds.
 package redistest
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,6 +30,10 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	// conf is a configuration file given before the other arguments (a
+	// Sentinel's), and args are more arguments.
+	conf string
+	args []string
 
 	mu     sync.Mutex
 	proc   *process
@@ -44,18 +51,39 @@ type process struct {
 // must run every test, so there a missing Redis is a failure.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return startServer(t, binary(t, "redis-server"), "", nil)
+}
+
+// binary finds a program of the redis-server package, or skips (fails in
+// CI) the test.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is required in CI (apt-get install redis-server): %v", err)
+			t.Fatalf("%s is required in CI (apt-get install redis-server): %v", name, err)
 		}
-		t.Skipf("redis-server not installed (apt-get install redis-server): %v", err)
+		t.Skipf("%s not installed (apt-get install redis-server): %v", name, err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	return bin
+}
+
+// startServer starts bin with the usual arguments and args, which may use
+// the placeholders {port} and {port2} for the server's port and a second
+// free port of its own.
+func startServer(t testing.TB, bin, conf string, args []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), conf: conf}
 	t.Cleanup(s.cleanup)
 	var lastErr error
 	for range 5 { // another process may take the free port first
 		s.port = freePort(t)
+		port2 := strconv.Itoa(freePort(t))
+		s.args = nil
+		for _, a := range args {
+			a = strings.ReplaceAll(a, "{port}", strconv.Itoa(s.port))
+			s.args = append(s.args, strings.ReplaceAll(a, "{port2}", port2))
+		}
 		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
@@ -158,7 +186,11 @@ func freePort(t testing.TB) int {
 }
 
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -167,6 +199,7 @@ func (s *Server) start() error {
 		"--daemonize", "no",
 		"--loglevel", "warning",
 	)
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	p := &process{cmd: cmd, out: new(bytes.Buffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
