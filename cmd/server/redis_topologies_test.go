@@ -318,10 +318,8 @@ func TestSessStoreURLForms(t *testing.T) {
 		"redis-cluster://:s3cret@127.0.0.1:7000,nohost",       // not HOST:PORT
 		"redis-cluster://:s3cret@127.0.0.1:7000?bogus=s3cret", // unknown option
 	} {
-		getenv := func(k string) string {
-			return map[string]string{"SESSION_STORE": store, "LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()}[k]
-		}
-		err := run(context.Background(), nil, getenv, io.Discard, io.Discard)
+		env := environ(map[string]string{"SESSION_STORE": store, "LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()})
+		err := run(context.Background(), nil, env, io.Discard, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), "SESSION_STORE: ") {
 			t.Errorf("SESSION_STORE=%s: err = %v, want a SESSION_STORE error", store, err)
 		}

@@ -167,18 +167,14 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	return nil
 }
 
-// sessionsPerUser is the cap on live sessions per user, for both backends:
-// a login beyond it ends the least recently active session. The setting
-// SESSION_MAX_PER_USER feeds this value.
-const sessionsPerUser = 50
-
 // openSessionBackend opens the embedded store in DATA_DIR, or connects to
-// the Redis of SESSION_STORE (one Redis, Sentinel or Cluster). A Redis that
+// the Redis of SESSION_STORE (one Redis, Sentinel or Cluster); both end the
+// least recently active session of a user beyond SESSION_MAX_PER_USER. A Redis that
 // does not answer yet is not an error: the server starts, serves anonymous
 // pages and reports not ready until Redis is there.
 func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (session.Backend, error) {
 	if cfg.SessionStore == "" {
-		b, err := session.OpenBolt(cfg.DataDir, session.BoltOptions{SweepEvery: time.Minute, MaxPerSubject: sessionsPerUser, Logger: log})
+		b, err := session.OpenBolt(cfg.DataDir, session.BoltOptions{SweepEvery: time.Minute, MaxPerSubject: cfg.MaxSessionsPerUser, Logger: log})
 		if err != nil {
 			return nil, &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
 		}
@@ -188,7 +184,7 @@ func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logge
 	if err != nil {
 		return nil, &config.Error{Setting: "SESSION_STORE", Problem: err.Error()}
 	}
-	r := session.NewRedis(rc, session.RedisOptions{MaxPerSubject: sessionsPerUser, Logger: log})
+	r := session.NewRedis(rc, session.RedisOptions{MaxPerSubject: cfg.MaxSessionsPerUser, Logger: log})
 	if err := r.Ping(ctx); err != nil {
 		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addrs", strings.Join(rc.Addrs(), ","), "err", err)
 	}

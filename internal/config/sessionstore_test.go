@@ -26,8 +26,7 @@ func TestSessionStoreSchemes(t *testing.T) {
 		{"127.0.0.1:6379", false},
 	}
 	for _, tt := range tests {
-		env := map[string]string{"SESSION_STORE": tt.store}
-		_, err := Load(nil, func(k string) string { return env[k] }, nil)
+		_, err := Load(nil, env(map[string]string{"SESSION_STORE": tt.store}), nil)
 		if tt.ok && err != nil {
 			t.Errorf("SESSION_STORE=%q: %v, want it accepted", tt.store, err)
 		}
