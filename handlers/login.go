@@ -186,6 +186,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		AccessToken:  login.AccessToken,
 		RefreshToken: login.RefreshToken,
 		TokenExpiry:  login.TokenExpiry,
+		AuthTime:     login.AuthTime,
+		// What the session list shows: the browser and the address it
+		// signed in from, derived as the rate limits derive it.
+		UserAgent: shorten(r.UserAgent(), maxStoredUserAgent),
+		ClientIP:  s.clientAddr(r).String(),
 	}
 	if err := s.sessions.Login(w, r, rec); err != nil {
 		fail(loginUnavailable, err)
@@ -294,13 +299,19 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		backchannelError(w, "invalid_request", "logout_token is not valid")
 		return
 	}
+	// The jti is marked used only once the sessions are gone: a logout the
+	// store could not carry out (503) must work when the provider retries
+	// the same token, not be refused as a replay. Two copies of one token
+	// arriving together may both delete, which ends nothing twice.
 	backend := s.sessions.Backend()
-	first, err := backend.Once(r.Context(), "jti:"+tok.JTI, tok.Expires)
+	jti := "jti:" + tok.JTI
+	used, err := backend.Used(r.Context(), jti)
 	if err != nil {
+		s.log.Error("back-channel logout: replay check", "request_id", requestID(w), "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	if !first {
+	if used {
 		backchannelError(w, "invalid_request", "logout_token was already used")
 		return
 	}
@@ -312,6 +323,12 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error("back-channel logout", "request_id", requestID(w), "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := backend.Once(r.Context(), jti, tok.Expires); err != nil {
+		// The sessions are gone; a retry would find none and mark it.
+		s.log.Error("back-channel logout: mark the token used", "request_id", requestID(w), "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
@@ -331,6 +348,10 @@ func (s *Server) backchannelTooMany(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusTooManyRequests)
 	json.NewEncoder(w).Encode(map[string]string{"error": "too_many_requests", "error_description": "too many back-channel logout requests from this address"})
 }
+
+// maxStoredUserAgent bounds the User-Agent kept with a session (real ones
+// are a few hundred bytes; the header is the client's text).
+const maxStoredUserAgent = 512
 
 // maxLoggedError bounds an error text that carries a client's input (a
 // claim of a forged token, say).

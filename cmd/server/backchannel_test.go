@@ -6,6 +6,7 @@ package main
 // the flaw under test.
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/loginapp/login/internal/session/redistest"
 )
 
 const (
@@ -149,11 +152,21 @@ type sessBCApp struct {
 
 func sessStartBCApp(t *testing.T) *sessBCApp {
 	t.Helper()
+	return sessStartBCAppWith(t, nil)
+}
+
+// sessStartBCAppWith is sessStartBCApp with more settings (a Redis store).
+func sessStartBCAppWith(t *testing.T, extra map[string]string) *sessBCApp {
+	t.Helper()
 	op := sessStartOP(t)
-	app := startApp(t, map[string]string{
+	env := map[string]string{
 		"OIDC_ISSUER_URL": op.srv.URL, "OIDC_CLIENT_ID": sessOPClient, "OIDC_CLIENT_SECRET": "bc-secret",
 		"SESSION_SECRET": sessSecret,
-	})
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	app := startApp(t, env)
 	app.waitReady(t)
 	return &sessBCApp{op: op, app: app}
 }
@@ -313,5 +326,51 @@ func TestSessBackchannelLogout(t *testing.T) {
 	}
 	if got := fmt.Sprint(newClient(t).get(a.app.URL + "/backchannel-logout").StatusCode); got != "405" {
 		t.Errorf("GET /backchannel-logout = %s, want 405", got)
+	}
+}
+
+// TestSessBackchannelLogoutStoreFault: a back-channel logout that the store
+// could not carry out (Redis stalled, or killed) answers 503 and marks
+// nothing, so that the provider's retry of the same token ends the session
+// once Redis is back, instead of being refused as a replay.
+func TestSessBackchannelLogoutStoreFault(t *testing.T) {
+	for _, fault := range []string{"stalled", "killed"} {
+		t.Run(fault, func(t *testing.T) {
+			rds := redistest.Start(t)
+			a := sessStartBCAppWith(t, map[string]string{"SESSION_STORE": rds.URL()})
+			c := a.login(t, "u-fault-"+fault, "op-fault-"+fault)
+			token := a.op.sign(t, a.op.key, "logout+jwt", a.op.logoutClaims("", "op-fault-"+fault))
+			switch fault {
+			case "stalled":
+				rds.Pause()
+			case "killed":
+				if err := rds.Client().Save(context.Background()).Err(); err != nil {
+					t.Fatal(err)
+				}
+				rds.Kill()
+			}
+			if r := a.logout(t, token); r.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("logout token while Redis is %s: %d, want 503", fault, r.StatusCode)
+			}
+			switch fault {
+			case "stalled":
+				rds.Resume()
+			case "killed":
+				rds.Restart()
+			}
+			a.app.waitReady(t)
+			if !sessLoggedIn(t, c, a.app) {
+				t.Fatal("the session ended although the logout answered 503")
+			}
+			if r := a.logout(t, token); r.StatusCode != http.StatusOK {
+				t.Fatalf("the provider's retry of the same token: %d, want 200 (not a replay)\n%s", r.StatusCode, r.Body)
+			}
+			if sessLoggedIn(t, c, a.app) {
+				t.Error("the session outlived the retried logout")
+			}
+			if r := a.logout(t, token); r.StatusCode != http.StatusBadRequest {
+				t.Errorf("a third use of the token: %d, want 400 (replay)", r.StatusCode)
+			}
+		})
 	}
 }
