@@ -58,7 +58,7 @@ func TestProfileCard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc, html := render(t, ProfilePage(tt.p, Details{}))
+			doc, html := render(t, ProfilePage(tt.p, Details{}, Sessions{}))
 			if got := doc.Find(`[data-testid="profile-name"]`).Text(); got != tt.p.Name {
 				t.Errorf("name = %q, want %q", got, tt.p.Name)
 			}

@@ -107,3 +107,44 @@ func hasGroupOption(groups []OptionGroup, v string) bool {
 	}
 	return false
 }
+
+// Sessions is the "Your sessions" panel under the profile card.
+type Sessions struct {
+	Open bool
+	// Items are the user's live sessions, the most recently active first.
+	Items []SessionItem
+	// Message says what the last action did ("Signed out of Firefox on
+	// Linux."); Error what went wrong with it.
+	Message, Error string
+}
+
+// Others reports how many sessions are not this device's.
+func (s Sessions) Others() int {
+	n := 0
+	for _, it := range s.Items {
+		if !it.Current {
+			n++
+		}
+	}
+	return n
+}
+
+// SessionItem is one session in the list.
+type SessionItem struct {
+	// Handle is the session's public name for the sign-out form.
+	Handle string
+	// Device is "Firefox on Linux".
+	Device  string
+	Address string
+	// SignedIn and LastActive are shown relative ("5 minutes ago"), with
+	// the exact time as machine-readable datetime and as a title.
+	SignedIn, LastActive Moment
+	Current              bool
+}
+
+// Moment is a time as the page shows it.
+type Moment struct {
+	// Relative is "5 minutes ago"; Exact "2 December 2026, 15:04 UTC";
+	// Datetime the RFC 3339 form for <time datetime>.
+	Relative, Exact, Datetime string
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -45,6 +46,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		returnTo = ""
 	}
 	a := s.rp.NewAttempt(returnTo)
+	stepUp, err := s.stepUpAttempt(w, r, returnTo)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if stepUp != nil {
+		a = *stepUp
+	}
 	target, err := s.rp.AuthCodeURL(r.Context(), a)
 	if err != nil {
 		s.fail(w, r, serviceUnavailable(err))
@@ -175,7 +184,14 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	login, err := s.rp.Finish(r.Context(), a, cb)
 	if err != nil {
-		fail(finishOutcome(err), err)
+		if s.stepUpFailed(w, r, a, err) {
+			return
+		}
+		outcome := finishOutcome(err)
+		if a.StepUp != nil && auth.KindOf(err) != auth.KindUnavailable {
+			outcome = loginStepUpRefused
+		}
+		fail(outcome, err)
 		return
 	}
 	rec := &session.Record{
@@ -197,6 +213,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginSucceeded(w, r, login.Subject)
+	if a.StepUp != nil {
+		s.metrics.stepUps.WithLabelValues("success").Inc()
+		s.audit(w, r, slog.LevelInfo, eventStepUp, slog.String("outcome", "success"), slog.String("sub", login.Subject))
+	}
 	target := "/profile"
 	if a.ReturnTo != "" && auth.SameOriginPath(a.ReturnTo) {
 		target = a.ReturnTo

@@ -113,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	// Start the series an alert divides by at zero, so that a rate over a
 	// quiet period is 0, not absent.
-	for _, o := range []string{loginSuccess, loginInvalidRequest, loginState, loginProviderError, loginTokenCheck, loginUserinfo, loginUnavailable} {
+	for _, o := range []string{loginSuccess, loginInvalidRequest, loginState, loginProviderError, loginTokenCheck, loginUserinfo, loginUnavailable, loginStepUpRefused} {
 		m.logins.WithLabelValues(o)
 	}
 	for _, o := range []string{refreshSuccess, refreshRefused, refreshUnavailable} {

@@ -246,7 +246,7 @@ func (s *Server) renderUserPage(w http.ResponseWriter, r *http.Request, u *user,
 		err  error
 	}
 	out := u.rec.Derived(page, func(info []byte) any {
-		c, err := userPageComponent(page, info)
+		c, err := s.userPageComponent(page, info)
 		if err != nil {
 			return rendered{err: err}
 		}
@@ -256,9 +256,10 @@ func (s *Server) renderUserPage(w http.ResponseWriter, r *http.Request, u *user,
 	s.writeHTML(w, r, out.html, out.err)
 }
 
-func userPageComponent(page userPage, info []byte) (templ.Component, error) {
+func (s *Server) userPageComponent(page userPage, info []byte) (templ.Component, error) {
+	p := s.profileCardView(info)
 	if page == pageProfile {
-		return components.ProfilePage(profileView(info), components.Details{}), nil
+		return components.ProfilePage(p, components.Details{}, components.Sessions{}), nil
 	}
 	pretty, err := prettyJSON(info)
 	if err != nil {
@@ -268,7 +269,7 @@ func userPageComponent(page userPage, info []byte) (templ.Component, error) {
 	if page == pageDetailsFragment {
 		return components.DetailsSection(d), nil
 	}
-	return components.ProfilePage(profileView(info), d), nil
+	return components.ProfilePage(p, d, components.Sessions{}), nil
 }
 
 // indexHTML is the anonymous index, the same for everyone: rendered once.
@@ -306,6 +307,14 @@ func prettyJSON(raw []byte) (string, error) {
 		return "", errors.New("stored userinfo is not JSON")
 	}
 	return buf.String(), nil
+}
+
+// profileCardView is what the profile card shows, with the actions this
+// server offers.
+func (s *Server) profileCardView(info []byte) components.Profile {
+	p := profileView(info)
+	p.Editable = s.accounts != nil
+	return p
 }
 
 // profileView picks what the card shows from the userinfo claims.

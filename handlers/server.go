@@ -19,6 +19,7 @@ import (
 
 	"github.com/loginapp/login/internal/auth"
 	"github.com/loginapp/login/internal/clientip"
+	"github.com/loginapp/login/internal/management"
 	"github.com/loginapp/login/internal/session"
 )
 
@@ -48,17 +49,25 @@ type Config struct {
 	// Metrics is where the handlers register their metrics; nil keeps
 	// them unregistered (they are still counted, cheaply).
 	Metrics prometheus.Registerer
+	// ReauthMaxAge is how recent the authentication must be for sensitive
+	// actions (REAUTH_MAX_AGE); 0 means 10 minutes.
+	ReauthMaxAge time.Duration
+	// Accounts edits users' profiles at the provider; nil when there is
+	// no management client, and then the profile can not be edited.
+	Accounts *management.Client
 }
 
 // Server serves the app.
 type Server struct {
 	access     *accessLine
 	metrics    *metrics
+	accounts   *management.Client
 	cfg        Config
 	log        *slog.Logger
 	rp         *auth.RP
 	sessions   *session.Store
 	attempts   *securecookie.SecureCookie
+	drafts     *securecookie.SecureCookie
 	secure     bool
 	mux        *chi.Mux
 	csp        cspCache
@@ -84,11 +93,18 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 	if err != nil {
 		return nil, err
 	}
+	drafts, err := newDraftCodec(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.LoginRate == 0 {
 		cfg.LoginRate = 60
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ReauthMaxAge == 0 {
+		cfg.ReauthMaxAge = 10 * time.Minute
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -96,8 +112,10 @@ func NewServer(cfg Config, log *slog.Logger, rp *auth.RP, sessions *session.Stor
 		rp:       rp,
 		sessions: sessions,
 		attempts: attempts,
+		drafts:   drafts,
 		secure:   strings.HasPrefix(cfg.BaseURL, "https://"),
 		metrics:  newMetrics(cfg.Metrics),
+		accounts: cfg.Accounts,
 	}
 	if cfg.AccessLog != nil {
 		s.access = newAccessLine(cfg.AccessLog, cfg.AccessLevel, cfg.AccessJSON)

@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The tz database is in the binary: the profile's time zones are
+	// checked on any machine, with or without /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/loginapp/login/internal/config"
 )

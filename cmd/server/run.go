@@ -25,6 +25,7 @@ import (
 	"github.com/loginapp/login/internal/auth"
 	"github.com/loginapp/login/internal/config"
 	"github.com/loginapp/login/internal/devidp"
+	"github.com/loginapp/login/internal/management"
 	"github.com/loginapp/login/internal/session"
 )
 
@@ -112,15 +113,21 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	defer stopRP()
 	rp.Start(rpCtx)
 
+	accounts, err := newAccounts(cfg, log)
+	if err != nil {
+		return err
+	}
 	srv, err := handlers.NewServer(handlers.Config{
-		BaseURL:     cfg.BaseURL,
-		Secret:      cfg.SessionSecret,
-		LoginRate:   cfg.LoginRate,
-		Proxies:     cfg.TrustedProxies,
-		AccessLog:   stderr,
-		AccessLevel: logLevel(cfg.LogLevel),
-		AccessJSON:  cfg.LogFormat == "json",
-		Metrics:     metrics,
+		BaseURL:      cfg.BaseURL,
+		Secret:       cfg.SessionSecret,
+		LoginRate:    cfg.LoginRate,
+		Proxies:      cfg.TrustedProxies,
+		AccessLog:    stderr,
+		AccessLevel:  logLevel(cfg.LogLevel),
+		AccessJSON:   cfg.LogFormat == "json",
+		Metrics:      metrics,
+		ReauthMaxAge: cfg.ReauthMaxAge,
+		Accounts:     accounts,
 	}, log, rp, store)
 	if err != nil {
 		return err
@@ -189,6 +196,39 @@ func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logge
 		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addrs", strings.Join(rc.Addrs(), ","), "err", err)
 	}
 	return r, nil
+}
+
+// newAccounts is the client of the provider's Management API, with which
+// users edit their profile: for Auth0 (AUTH0_DOMAIN, or an issuer on
+// auth0.com) with the app's own client unless AUTH0_MGMT_CLIENT_ID names
+// another; in dev mode the dev provider's; for any other provider only when
+// a management client is configured (it must serve the same subset).
+// Without one the profile can not be edited, and nil is returned.
+func newAccounts(cfg *config.Config, log *slog.Logger) (*management.Client, error) {
+	var base string
+	switch {
+	case cfg.DevMode:
+		base = strings.TrimRight(cfg.Issuer, "/")
+	case cfg.Auth0Domain != "":
+		base = "https://" + cfg.Auth0Domain
+	case cfg.MgmtClientID != "":
+		base = strings.TrimRight(cfg.Issuer, "/")
+	default:
+		return nil, nil
+	}
+	id, secret := cfg.MgmtClientID, cfg.MgmtClientSecret
+	if id == "" {
+		id, secret = cfg.ClientID, cfg.ClientSecret
+	}
+	c, err := management.New(management.Config{
+		BaseURL: base, ClientID: id, ClientSecret: secret,
+		AppClientID: cfg.ClientID, Audience: cfg.MgmtAudience,
+		Timeout: cfg.HTTPTimeout, Logger: log.With("component", "management"),
+	})
+	if err != nil {
+		return nil, &config.Error{Setting: "AUTH0_MGMT_CLIENT_ID", Problem: err.Error()}
+	}
+	return c, nil
 }
 
 // startDevProvider starts the built-in provider for dev mode and points the
