@@ -157,6 +157,8 @@ type client struct {
 	t   *testing.T
 	c   *http.Client
 	jar *cookiejar.Jar
+	// UserAgent, when set, is sent with every request, as a browser does.
+	UserAgent string
 }
 
 func newClient(t *testing.T) *client {
@@ -187,6 +189,9 @@ func (r *response) Doc(t *testing.T) *goquery.Document {
 
 func (c *client) do(req *http.Request) *response {
 	c.t.Helper()
+	if c.UserAgent != "" && req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
 	resp, err := c.c.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
