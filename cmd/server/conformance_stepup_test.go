@@ -113,3 +113,100 @@ func confAssertRejectedKeeps(t *testing.T, resp *response, want int) {
 		t.Errorf("a refused step-up set the session cookie")
 	}
 }
+
+// TestConformanceManagementFaults: the Management API in trouble (rate
+// limited, 5xx, slow, answering about another user, refusing the client)
+// gives a clear message with the status to match, never a 500, and the
+// form comes back with what the user typed.
+func TestConformanceManagementFaults(t *testing.T) {
+	op := oidctest.New(t, oidctest.Config{})
+	app := confStart(t, op, map[string]string{
+		"AUTH0_MGMT_CLIENT_ID": op.ClientID, "AUTH0_MGMT_CLIENT_SECRET": op.ClientSecret,
+		"OIDC_HTTP_TIMEOUT": "700ms",
+	})
+	c := newClient(t)
+	confAssertLoggedIn(t, c, app, c.confLogin(app), "/profile", "Alice Conformance")
+	if r := c.get(app.URL + "/profile/edit"); r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /profile/edit against a good API = %d", r.StatusCode)
+	}
+	typed := url.Values{"name": {"Alice Typed This"}, "nickname": {"al"}, "picture": {""}, "locale": {"fr"}, "timezone": {"Europe/Paris"}}
+	cases := []struct {
+		name    string
+		s       oidctest.MgmtScenario
+		status  int
+		message string
+	}{
+		{"429 with Retry-After", oidctest.MgmtScenario{API: oidctest.RateLimited("7")}, 429, "try again in 7 s"},
+		{"429 with X-RateLimit-Reset", oidctest.MgmtScenario{API: oidctest.RateLimitedUntil(time.Now().Add(30 * time.Second))}, 429, "try again in"},
+		{"500", oidctest.MgmtScenario{API: oidctest.ServerError(500)}, 502, "Nothing was saved"},
+		{"slow beyond the timeout", oidctest.MgmtScenario{Delay: 3 * time.Second}, 502, "Nothing was saved"},
+		{"an answer about another user", oidctest.MgmtScenario{User: oidctest.AnswerFor("oidctest|mallory")}, 502, "Nothing was saved"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			op.SetMgmtScenario(tc.s)
+			defer op.SetMgmtScenario(oidctest.MgmtScenario{})
+			r := c.postForm(app.URL+"/profile/edit", typed, "Sec-Fetch-Site", "same-origin", "HX-Request", "true")
+			if r.StatusCode != tc.status || r.Header.Get("HX-Retarget") != "#profile-head" {
+				t.Fatalf("status %d HX-Retarget %q, want %d aimed at the form:\n%s", r.StatusCode, r.Header.Get("HX-Retarget"), tc.status, truncate(r.Body, 800))
+			}
+			d := r.Doc(t)
+			if msg := d.Find(`[data-testid="form-error"]`).Text(); !strings.Contains(msg, tc.message) {
+				t.Errorf("message %q, want it to say %q", msg, tc.message)
+			}
+			if v, _ := d.Find(`input[name="name"]`).Attr("value"); v != "Alice Typed This" {
+				t.Errorf("the typed name came back as %q", v)
+			}
+			if d.Find(`select[name="timezone"] option[selected][value="Europe/Paris"]`).Length() != 1 {
+				t.Error("the chosen time zone was lost")
+			}
+			if tc.status == 429 && r.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		})
+	}
+	if strings.Contains(app.Stderr.String(), op.ClientSecret) {
+		t.Error("the client secret is in the log")
+	}
+
+	// A tenant that does not grant the Management API to the client: a
+	// fresh app, so that no token is cached yet.
+	t.Run("the token endpoint refuses the client", func(t *testing.T) {
+		op := oidctest.New(t, oidctest.Config{})
+		op.SetMgmtScenario(oidctest.MgmtScenario{Token: oidctest.RefuseToken(403, "access_denied", "Client is not authorized to access the API")})
+		app := confStart(t, op, map[string]string{"AUTH0_MGMT_CLIENT_ID": op.ClientID, "AUTH0_MGMT_CLIENT_SECRET": op.ClientSecret})
+		c := newClient(t)
+		confAssertLoggedIn(t, c, app, c.confLogin(app), "/profile", "Alice Conformance")
+		r := c.postForm(app.URL+"/profile/edit", typed, "Sec-Fetch-Site", "same-origin", "HX-Request", "true")
+		if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.Doc(t).Find(`[data-testid="form-error"]`).Text(), "not set up") {
+			t.Fatalf("status %d, want 503 saying editing is not set up:\n%s", r.StatusCode, truncate(r.Body, 800))
+		}
+		if v, _ := r.Doc(t).Find(`input[name="name"]`).Attr("value"); v != "Alice Typed This" {
+			t.Errorf("the typed name came back as %q", v)
+		}
+		if g := c.get(app.URL + "/profile/edit"); g.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("GET /profile/edit = %d, want 503", g.StatusCode)
+		}
+	})
+}
+
+// TestConformanceNoManagementClient: with a provider that is not Auth0 and
+// no management client, nothing offers editing and the routes are 404.
+func TestConformanceNoManagementClient(t *testing.T) {
+	_, app := confSetup(t, oidctest.Config{}, nil)
+	c := newClient(t)
+	confAssertLoggedIn(t, c, app, c.confLogin(app), "/profile", "Alice Conformance")
+	if n := c.get(app.URL + "/profile").Doc(t).Find(`[data-testid="edit-profile"]`).Length(); n != 0 {
+		t.Error("the card offers editing without a management client")
+	}
+	for _, r := range []*response{
+		c.get(app.URL + "/profile/edit"),
+		c.postForm(app.URL+"/profile/edit", url.Values{"name": {"x"}}, "Sec-Fetch-Site", "same-origin"),
+		c.postForm(app.URL+"/profile/verify-email", url.Values{}, "Sec-Fetch-Site", "same-origin"),
+		c.postForm(app.URL+"/profile/password", url.Values{}, "Sec-Fetch-Site", "same-origin"),
+	} {
+		if r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s %s = %d, want 404", r.Request.Method, r.Request.URL.Path, r.StatusCode)
+		}
+	}
+}
