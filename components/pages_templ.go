@@ -947,7 +947,7 @@ func ProfileEditForm(f ProfileForm) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "<form class=\"profile-form\" method=\"post\" action=\"/profile/edit\" hx-post=\"/profile/edit\" hx-target=\"#profile-head\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button[type=submit]\" novalidate data-testid=\"profile-form\"><h1 id=\"profile-name\" tabindex=\"-1\">Edit profile</h1>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "<form class=\"profile-form\" method=\"post\" action=\"/profile/edit\" hx-post=\"/profile/edit\" hx-target=\"#profile-head\" hx-swap=\"outerHTML\" novalidate data-testid=\"profile-form\"><h1 id=\"profile-name\" tabindex=\"-1\">Edit profile</h1>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

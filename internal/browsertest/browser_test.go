@@ -304,6 +304,8 @@ func (tb *tab) signIn(a *app, user string) {
 	tb.t.Helper()
 	tb.waitVisible(`input[name="username"]`)
 	tb.do("fill in the login form",
+		// The provider may have filled in the username (login_hint).
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="username"]').value = ""`),
 		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), user),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), a.Password(tb.t, user)),
 	)

@@ -86,7 +86,7 @@ func TestKeyboardOnly(t *testing.T) {
 		t.Errorf("aria-expanded = %q after Hide details, want false", got)
 	}
 
-	tb.tabTo(`[data-testid="logout-button"]`, 1)
+	tb.tabTo(`[data-testid="logout-button"]`, 2) // past Your sessions
 	tb.pressAndLoad(kb.Enter)
 	tb.waitVisible(`[data-testid="login-card"]`)
 }
