@@ -47,7 +47,8 @@ type Config struct {
 	// SessionSecret signs and encrypts cookies; at least 32 bytes. Empty in
 	// dev mode when none was given (the caller generates one).
 	SessionSecret []byte
-	// SessionStore is empty for the embedded store or a redis:// URL.
+	// SessionStore is empty for the embedded store, or a redis://, rediss://,
+	// redis-sentinel:// or redis-cluster:// URL.
 	SessionStore string
 	// DataDir holds the embedded session store.
 	DataDir string
@@ -139,7 +140,7 @@ var settings = []setting{
 	{name: "LISTEN_ADDR", usage: "address to listen on (default localhost:3000)"},
 	{name: "PORT", usage: "port to listen on when LISTEN_ADDR is unset: on all interfaces, or on loopback in dev mode"},
 	{name: "SESSION_SECRET", aliases: []string{"AUTH0_SECRET"}, usage: "at least 32 bytes; signs and encrypts cookies (required unless in dev mode)"},
-	{name: "SESSION_STORE", usage: "empty for the embedded store, or redis://..."},
+	{name: "SESSION_STORE", usage: "empty for the embedded store, or redis://, rediss://, redis-sentinel://HOSTS/MASTER or redis-cluster://HOSTS"},
 	{name: "DATA_DIR", usage: "directory of the embedded session store (default ./data)"},
 	{name: "SESSION_IDLE_TIMEOUT", usage: "end sessions unused for this long (default 30m)"},
 	{name: "SESSION_ABSOLUTE_TIMEOUT", usage: "end sessions this long after login (default 12h)"},
