@@ -22,6 +22,10 @@ type metrics struct {
 	csrf        prometheus.Counter
 	stepUps     *prometheus.CounterVec
 
+	// off is true when nothing serves the metrics: the per-request ones,
+	// the only ones on the hot path, are then not collected at all.
+	off bool
+
 	// routes caches the children of requests and duration per route,
 	// method and status class: a lookup by label values hashes them on
 	// every request.
@@ -110,6 +114,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.loginsStart, m.logins, m.refreshes, m.logouts, m.limited, m.csrf, m.stepUps)
+	} else {
+		m.off = true
 	}
 	// Start the series an alert divides by at zero, so that a rate over a
 	// quiet period is 0, not absent.
@@ -125,6 +131,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // observeRequest counts a finished request. pattern is chi's route pattern
 // ("" when nothing matched).
 func (m *metrics) observeRequest(pattern, method string, status int, d time.Duration) {
+	if m.off {
+		return
+	}
 	if pattern == "" {
 		pattern = "unmatched"
 	}

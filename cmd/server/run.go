@@ -55,7 +55,13 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	for _, w := range cfg.Warnings {
 		log.Warn(w.String())
 	}
-	metrics := newRegistry()
+	// Metrics are collected only when something serves them.
+	var metrics *prometheus.Registry
+	var registerer prometheus.Registerer
+	if cfg.MetricsAddr != "" {
+		metrics = newRegistry()
+		registerer = metrics
+	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -107,7 +113,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		Logger:        log,
 		// Tests shorten it to see a key rotation within a second.
 		JWKSRefetchInterval: cfg.JWKSRefetchInterval,
-		Metrics:             metrics,
+		Metrics:             registerer,
 	})
 	rpCtx, stopRP := context.WithCancel(ctx)
 	defer stopRP()
@@ -125,7 +131,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		AccessLog:    stderr,
 		AccessLevel:  logLevel(cfg.LogLevel),
 		AccessJSON:   cfg.LogFormat == "json",
-		Metrics:      metrics,
+		Metrics:      registerer,
 		ReauthMaxAge: cfg.ReauthMaxAge,
 		Accounts:     accounts,
 	}, log, rp, store)

@@ -44,8 +44,12 @@ func newProviderMetrics(reg prometheus.Registerer) *providerMetrics {
 	return m
 }
 
-// instrument returns a copy of client whose calls are timed.
-func (m *providerMetrics) instrument(client *http.Client) *http.Client {
+// instrument returns a copy of client whose calls are timed, or client
+// itself when nothing serves the metrics.
+func (m *providerMetrics) instrument(client *http.Client, on bool) *http.Client {
+	if !on {
+		return client
+	}
 	c := *client
 	next := c.Transport
 	if next == nil {

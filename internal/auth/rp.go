@@ -108,7 +108,7 @@ func New(cfg Config) *RP {
 	if rp.client == nil {
 		rp.client = NewHTTPClient(10 * time.Second)
 	}
-	rp.client = newProviderMetrics(cfg.Metrics).instrument(rp.client)
+	rp.client = newProviderMetrics(cfg.Metrics).instrument(rp.client, cfg.Metrics != nil)
 	if rp.log == nil {
 		rp.log = slog.New(slog.DiscardHandler)
 	}
