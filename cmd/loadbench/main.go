@@ -250,8 +250,8 @@ func freeAddr() string {
 
 const sessionSecret = "loadbench-session-secret-0123456789abcdef"
 
-func appEnv(addr, issuer, dataDir, store, debugAddr string) []string {
-	return []string{
+func appEnv(addr, issuer, dataDir, store, debugAddr string, extra ...string) []string {
+	return append([]string{
 		"GOGC=" + os.Getenv("GOGC"), // passed on for experiments; empty is the default
 		"DEBUG_ADDR=" + debugAddr,
 		"PATH=" + os.Getenv("PATH"),
@@ -263,7 +263,7 @@ func appEnv(addr, issuer, dataDir, store, debugAddr string) []string {
 		"DATA_DIR=" + dataDir,
 		"SESSION_STORE=" + store,
 		"LOGIN_RATE_LIMIT=100000000",
-	}
+	}, extra...)
 }
 
 func bench(o options) error {
@@ -286,7 +286,7 @@ func bench(o options) error {
 	defer os.RemoveAll(tmp)
 	self, _ := os.Executable()
 
-	appAddr, redisAppAddr, baseAddr := freeAddr(), freeAddr(), freeAddr()
+	appAddr, redisAppAddr, baseAddr, metricsAppAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
 	debugAddr, rdebugAddr := "", ""
 	if o.pprofDir != "" {
 		debugAddr, rdebugAddr = freeAddr(), freeAddr()
@@ -297,7 +297,7 @@ func bench(o options) error {
 	idp, err := devidp.Start(context.Background(), devidp.Config{
 		ClientID: "bench", ClientSecret: "bench-secret",
 		RedirectURIs: []string{
-			"http://" + appAddr + "/callback", "http://" + redisAppAddr + "/callback", "http://" + baseAddr + "/callback",
+			"http://" + appAddr + "/callback", "http://" + redisAppAddr + "/callback", "http://" + baseAddr + "/callback", "http://" + metricsAppAddr + "/callback",
 		},
 		PostLogoutRedirectURIs: []string{"http://" + appAddr + "/"},
 	})
@@ -320,6 +320,19 @@ func bench(o options) error {
 	if err := waitReady(app.url); err != nil {
 		return err
 	}
+	if err := waitHealthy(baseline.url); err != nil {
+		return err
+	}
+	// Resident memory at rest: started, ready, nothing served yet.
+	time.Sleep(200 * time.Millisecond)
+	appIdle, err := rssMiB(app.pid())
+	if err != nil {
+		return err
+	}
+	baseIdle, err := rssMiB(baseline.pid())
+	if err != nil {
+		return err
+	}
 	cookie, err := loginCookie(app.url, user)
 	if err != nil {
 		return fmt.Errorf("log in to the app: %w", err)
@@ -331,6 +344,22 @@ func bench(o options) error {
 		{name: "/profile/userinfo fragment (htmx)", slug: "userinfo", debug: debugAddr, url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
 		{name: "anonymous index /", slug: "index", debug: debugAddr, url: app.url + "/", marker: "Log In"},
 	}
+	// The same app with its metrics served (and so collected), to see
+	// what they cost.
+	mapp, err := startProc([]string{o.server}, appEnv(metricsAppAddr, idp.Issuer(), filepath.Join(tmp, "mapp"), "", "", "METRICS_ADDR="+freeAddr()))
+	if err != nil {
+		return err
+	}
+	defer mapp.stop()
+	if err := waitReady(mapp.url); err != nil {
+		return err
+	}
+	mcookie, err := loginCookie(mapp.url, user)
+	if err != nil {
+		return fmt.Errorf("log in to the app with metrics: %w", err)
+	}
+	targets = append(targets, target{name: metricsTarget, url: mapp.url + "/profile", headers: []string{"Cookie: " + mcookie}, marker: user.Name})
+
 	if o.redis {
 		stopRedis, redisURL, err := startRedis(o.redisCPU)
 		if err != nil {
@@ -410,7 +439,7 @@ func bench(o options) error {
 		return err
 	}
 
-	table := report(o, targets, results, appLogin, baseLogin, appStart, baseStart)
+	table := report(o, targets, results, appLogin, baseLogin, appStart, baseStart, appIdle, baseIdle)
 	fmt.Print(table)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(table), 0o644)
@@ -431,6 +460,22 @@ func waitReady(base string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready in 20s", base)
+}
+
+// waitHealthy waits for /healthz (the baseline has no /readyz).
+func waitHealthy(base string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not healthy in 20s", base)
 }
 
 var authRequestID = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
