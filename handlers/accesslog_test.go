@@ -78,3 +78,26 @@ func TestAccessLineJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestamps: the cached second gives what time.Format gives, across
+// seconds, zones and both precisions.
+func TestTimestamps(t *testing.T) {
+	var ts timestamps
+	berlin := time.FixedZone("CET", 3600)
+	base := time.Date(2026, 12, 31, 23, 59, 58, 7_000_123, time.UTC)
+	for i := range 3000 {
+		now := base.Add(time.Duration(i) * 997 * time.Microsecond)
+		if i%700 == 0 {
+			now = now.In(berlin)
+		}
+		for _, nanos := range []bool{false, true} {
+			layout := "2006-01-02T15:04:05.000Z07:00"
+			if nanos {
+				layout = "2006-01-02T15:04:05.000000000Z07:00"
+			}
+			if got, want := string(ts.append(nil, now, nanos)), now.Format(layout); got != want {
+				t.Fatalf("%v: got %s, want %s", now, got, want)
+			}
+		}
+	}
+}
