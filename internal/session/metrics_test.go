@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/loginapp/login/internal/session/redistest"
 )
@@ -264,20 +265,14 @@ func TestLiveSessions(t *testing.T) {
 }
 
 // TestRedisLiveSetStaysSmall: members of sessions that expired leave the
-// set of live sessions with the writes and scrapes that follow, and the set
+// set of live sessions with the writes and scrapes that follow, a scrape
+// removes a bounded number of them and still counts right, and the set
 // itself expires with its last session.
 func TestRedisLiveSetStaysSmall(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"redis", "cluster"} {
 		t.Run(name, func(t *testing.T) {
 			b := backend(t, name)(t, 0).(*Redis)
-			now := time.Now()
-			for i := range 20 {
-				sub := fmt.Sprint("user", i)
-				if err := b.Put(ctx, testKey(sub, "s"), []byte("v"), meta(sub, "", now, 100*time.Millisecond)); err != nil {
-					t.Fatal(err)
-				}
-			}
 			members := func() int64 {
 				t.Helper()
 				var total int64
@@ -290,25 +285,42 @@ func TestRedisLiveSetStaysSmall(t *testing.T) {
 				}
 				return total
 			}
-			if got := members(); got != 20 {
-				t.Fatalf("%d members after 20 logins, want 20", got)
+			now := time.Now()
+			// One long session keeps the set (in each shard) from
+			// expiring by its TTL; twenty short ones expire.
+			for i := range 20 {
+				sub := fmt.Sprint("user", i)
+				if err := b.Put(ctx, testKey(sub, "long"), []byte("v"), meta(sub, "", now, time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Put(ctx, testKey(sub, "s"), []byte("v"), meta(sub, "", now, 100*time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := members(); got != 40 {
+				t.Fatalf("%d members after 40 logins, want 40", got)
 			}
 			time.Sleep(150 * time.Millisecond)
-			// Writes alone trim the set: two expired members each.
+			// Writes alone trim the set: each up to two expired members
+			// of its own set.
 			for i := range 5 {
 				sub := fmt.Sprint("user", i)
 				if err := b.Put(ctx, testKey(sub, "t"), []byte("v"), meta(sub, "", time.Now(), time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if got := members(); got >= 25 {
-				t.Errorf("%d members after the writes, want fewer than 25: writes trim expired members", got)
+			got := members()
+			if !b.cluster && got != 45-10 {
+				t.Errorf("%d members after 5 writes, want %d: each write trims two expired members", got, 45-10)
 			}
-			if n, err := b.Live(ctx); err != nil || n != 5 {
-				t.Fatalf("Live = %d, %v; want 5", n, err)
+			if b.cluster && got >= 45 {
+				t.Errorf("%d members after 5 writes, want fewer than 45: writes trim expired members", got)
 			}
-			if got := members(); got != 5 {
-				t.Errorf("%d members after a scrape, want 5: the scrape trims the rest", got)
+			if n, err := b.Live(ctx); err != nil || n != 25 {
+				t.Fatalf("Live = %d, %v; want 25", n, err)
+			}
+			if got := members(); got != 25 {
+				t.Errorf("%d members after a scrape, want 25: the scrape trims the rest", got)
 			}
 			for _, k := range b.liveKeys() {
 				if b.c.Exists(ctx, k).Val() == 0 {
@@ -328,9 +340,35 @@ func TestRedisLiveSetStaysSmall(t *testing.T) {
 						used++
 					}
 				}
-				if used < 2 {
-					t.Errorf("%d shards hold the 5 sessions of 5 users, want them spread", used)
+				if used < 4 {
+					t.Errorf("%d shards hold the sessions of 20 users, want them spread", used)
 				}
+			}
+
+			// After a long time without writes or scrapes: more expired
+			// members than one scrape removes. The count is right all the
+			// same, and the scrape removes only its share.
+			k := b.liveKeys()[0]
+			past := float64(time.Now().Add(-time.Minute).UnixMilli())
+			var zs []redis.Z
+			for i := range liveTrimOnScrape + 500 {
+				zs = append(zs, redis.Z{Score: past, Member: fmt.Sprint("stale-", i)})
+			}
+			if err := b.c.ZAdd(ctx, k, zs...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			before := b.c.ZCard(ctx, k).Val()
+			if n, err := b.Live(ctx); err != nil || n != 25 {
+				t.Fatalf("Live with %d expired members = %d, %v; want 25", len(zs), n, err)
+			}
+			if removed := before - b.c.ZCard(ctx, k).Val(); removed != liveTrimOnScrape {
+				t.Errorf("one scrape removed %d members, want %d", removed, liveTrimOnScrape)
+			}
+			if n, err := b.Live(ctx); err != nil || n != 25 {
+				t.Fatalf("second Live = %d, %v; want 25", n, err)
+			}
+			if left := b.c.ZCount(ctx, k, "-inf", fmt.Sprint(time.Now().UnixMilli())).Val(); left != 0 {
+				t.Errorf("%d expired members after two scrapes, want 0", left)
 			}
 		})
 	}
