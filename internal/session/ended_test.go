@@ -76,6 +76,9 @@ func TestExpiredSessionIsReported(t *testing.T) {
 			if !expiredCookie(w, f.store.Name()) {
 				t.Error("EndExpired did not expire the cookie")
 			}
+			if _, ok := EndedSubject(sess); ok {
+				t.Error("the session is still marked after EndExpired: a second call in the request would ask the store again")
+			}
 			if _, err := b.Get(ctx, key); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("the record is still there: %v", err)
 			}
