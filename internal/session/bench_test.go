@@ -380,3 +380,27 @@ func BenchmarkBoltOpen(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInstrumentGet is the decorator's own cost: one Get of the map
+// backend, bare and through Instrument, without the Store around it.
+func BenchmarkInstrumentGet(b *testing.B) {
+	ctx := context.Background()
+	mem := &memBackend{}
+	mem.Put(ctx, "k", []byte("v"), Meta{Subject: "alice"})
+	for _, bk := range []struct {
+		name string
+		b    Backend
+	}{
+		{"bare", mem},
+		{"instrumented", Instrument(mem, "memory", prometheus.NewRegistry())},
+	} {
+		b.Run(bk.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bk.b.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
