@@ -29,7 +29,9 @@ import (
 // run. The "+metrics" runs go through Instrument, as the server does: the
 // difference is what the metrics of the store cost a request. BenchmarkFootprint stores 100,000 realistic sessions
 // (SESSION_FOOTPRINT_N overrides the count) and reports the bytes each
-// takes on disk (bbolt) or in Redis (INFO memory used_memory).
+// takes on disk (bbolt) or in Redis (INFO memory used_memory), and for
+// Redis the share of the set of live sessions (MEMORY USAGE of it, and how
+// much used_memory drops when it is deleted).
 
 // memBackend keeps records in a map: the baseline without storage cost.
 type memBackend struct {
@@ -227,13 +229,30 @@ func BenchmarkFootprint(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			storeSessions(b, benchStore(b, newTestRedis(b, srv)), n)
+			r := newTestRedis(b, srv)
+			storeSessions(b, benchStore(b, r), n)
 			after, err := srv.UsedMemory(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(after-before)/float64(n), "bytes/session")
 			b.ReportMetric(float64(after-before)/1e6, "MB/total")
+			// The share of the set of live sessions: what MEMORY USAGE
+			// says of it, and what used_memory drops by without it.
+			live := r.liveKey("")
+			usage, err := srv.Client().MemoryUsage(ctx, live, 0).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := srv.Client().Del(ctx, live).Err(); err != nil {
+				b.Fatal(err)
+			}
+			without, err := srv.UsedMemory(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(usage)/float64(n), "live-set-bytes/session")
+			b.ReportMetric(float64(after-without)/float64(n), "live-set-used-bytes/session")
 		}
 	})
 }
