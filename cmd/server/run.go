@@ -179,8 +179,9 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 // least recently active session of a user beyond SESSION_MAX_PER_USER. A Redis that
 // does not answer yet is not an error: the server starts, serves anonymous
 // pages and reports not ready until Redis is there. The backend is
-// instrumented, its metrics registered on reg, labelled with the kind of
-// store (bolt, redis, redis-sentinel, redis-cluster).
+// instrumented, its metrics registered on reg and labelled with the kind of
+// store (bolt, redis, redis-sentinel, redis-cluster); with a nil reg it is
+// not.
 func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (session.Backend, error) {
 	if cfg.SessionStore == "" {
 		b, err := session.OpenBolt(cfg.DataDir, session.BoltOptions{SweepEvery: time.Minute, MaxPerSubject: cfg.MaxSessionsPerUser, Logger: log})

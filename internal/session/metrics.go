@@ -86,7 +86,14 @@ type removalCounter interface {
 // The children of the metrics are resolved here, once, so that an
 // operation (a Get on every authenticated request) costs two clock reads
 // and an observation, without hashing label values.
+//
+// With no registerer (nil, or a nil *prometheus.Registry: the server makes
+// none when nothing serves the metrics) it returns b itself: what nobody
+// reads is not measured.
 func Instrument(b Backend, backend string, reg prometheus.Registerer) Backend {
+	if r, ok := reg.(*prometheus.Registry); reg == nil || ok && r == nil {
+		return b
+	}
 	labels := prometheus.Labels{"backend": backend}
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "loginapp", Name: "session_store_operation_duration_seconds",

@@ -131,6 +131,18 @@ func TestInstrumentCountsFailures(t *testing.T) {
 	}
 }
 
+// TestInstrumentWithoutRegistry: without a registry (the server makes none
+// when METRICS_ADDR is not set) the backend is returned as it is.
+func TestInstrumentWithoutRegistry(t *testing.T) {
+	b := newTestBolt(t)
+	var none *prometheus.Registry
+	for name, reg := range map[string]prometheus.Registerer{"nil": nil, "nil *Registry": none} {
+		if got := Instrument(b, "bolt", reg); got != Backend(b) {
+			t.Errorf("Instrument with a %s registry = %T, want the backend itself", name, got)
+		}
+	}
+}
+
 // TestInstrumentPassesThrough: the decorator returns what the backend
 // returns.
 func TestInstrumentPassesThrough(t *testing.T) {
