@@ -33,7 +33,8 @@ type user struct {
 // an error wrapping session.ErrUnavailable when the store can not answer. It
 // records activity for the idle timeout and refreshes expired tokens; a
 // refresh that fails ends the session (the user logs in again), and so does
-// a logout elsewhere that lands while this request runs.
+// a logout elsewhere that lands while this request runs. A session that the
+// store found expired is reported as ended, once, and its cookie cleared.
 func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, error) {
 	sess, err := s.sessions.Get(r, s.sessions.Name())
 	if err != nil {
@@ -41,6 +42,9 @@ func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) (*user, err
 	}
 	rec := session.RecordOf(sess)
 	if rec == nil {
+		if sub, ok := s.sessions.EndExpired(w, r, sess); ok {
+			s.sessionEnded(w, r, endExpired, sub, 1)
+		}
 		return nil, nil
 	}
 	if s.needsRefresh(rec) {

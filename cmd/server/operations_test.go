@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loginapp/login/internal/oidctest"
+	"github.com/loginapp/login/internal/session/redistest"
 )
 
 // scrape GETs the metrics and returns the exposition text.
@@ -183,5 +185,135 @@ func TestJSONLogs(t *testing.T) {
 	}
 	if jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.`); jwt.MatchString(app.Stderr.String()) {
 		t.Error("a JWT is in the log")
+	}
+}
+
+// TestSessionStoreMetrics: the session store's operations are timed and
+// counted by operation and backend, and the gauge of live sessions follows
+// logins and logouts, with the embedded store, one Redis and a Redis
+// Cluster.
+func TestSessionStoreMetrics(t *testing.T) {
+	stores := []struct {
+		backend string
+		env     func(t *testing.T) map[string]string
+	}{
+		{"bolt", func(*testing.T) map[string]string { return map[string]string{} }},
+		{"redis", func(t *testing.T) map[string]string {
+			return map[string]string{"SESSION_STORE": redistest.Start(t).URL()}
+		}},
+		{"redis-cluster", func(t *testing.T) map[string]string {
+			return map[string]string{"SESSION_STORE": redistest.StartCluster(t).URL()}
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.backend, func(t *testing.T) {
+			addr := freePort(t)
+			env := st.env(t)
+			env["METRICS_ADDR"] = addr
+			app := startApp(t, env)
+			app.waitReady(t)
+			live := `loginapp_sessions_live{backend="` + st.backend + `"}`
+			series := func(name, op string) string {
+				return name + `{backend="` + st.backend + `",operation="` + op + `"}`
+			}
+			want := func(what string, text, series string, ok func(float64) bool, desc string) {
+				t.Helper()
+				if got := metricValue(text, series); !ok(got) {
+					t.Errorf("%s: %s = %v, want %s", what, series, got, desc)
+				}
+			}
+			is := func(n float64) func(float64) bool { return func(v float64) bool { return v == n } }
+			positive := func(v float64) bool { return v > 0 }
+
+			want("at start", scrape(t, addr), live, is(0), "0")
+			alice, bob := newClient(t), newClient(t)
+			sessLogin(t, alice, app, "alice")
+			sessLogin(t, bob, app, "bob")
+			if r := alice.get(app.URL + "/profile"); r.StatusCode != http.StatusOK {
+				t.Fatalf("GET /profile = %d", r.StatusCode)
+			}
+			text := scrape(t, addr)
+			want("after two logins", text, live, is(2), "2")
+			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "get"), positive, "> 0")
+			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "put"), is(2), "2")
+			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "once"), positive, "> 0 (the login states)")
+			want("after two logins", text, series("loginapp_session_store_errors_total", "get"), is(0), "0")
+			want("after two logins", text, `loginapp_sessions_removed_total{backend="`+st.backend+`",reason="cap"}`, is(0), "0")
+
+			if r := alice.postForm(app.URL+"/logout", url.Values{}, "Sec-Fetch-Site", "same-origin"); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("logout = %d", r.StatusCode)
+			}
+			text = scrape(t, addr)
+			want("after a logout", text, live, is(1), "1")
+			want("after a logout", text, series("loginapp_session_store_operation_duration_seconds_count", "delete"), positive, "> 0")
+			for _, leak := range []string{"alice", "bob", "login:s:"} {
+				if strings.Contains(text, leak) {
+					t.Errorf("the metrics contain %q", leak)
+				}
+			}
+		})
+	}
+}
+
+// TestExpiredSessionMetrics: a browser that comes back after its session's
+// idle timeout, before the embedded store's sweep, is anonymous, counted
+// once as an expired session with a security event, and its cookie and
+// record are gone.
+func TestExpiredSessionMetrics(t *testing.T) {
+	addr := freePort(t)
+	app := startApp(t, map[string]string{"METRICS_ADDR": addr, "SESSION_IDLE_TIMEOUT": "1s", "LOG_LEVEL": "info"})
+	c := newClient(t)
+	sessLogin(t, c, app, "alice")
+	cookie := c.cookie(app, "session")
+	if cookie == nil {
+		t.Fatal("no session cookie after login")
+	}
+	time.Sleep(1200 * time.Millisecond)
+
+	r := c.get(app.URL + "/profile")
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /profile after the idle timeout = %d, want 303 to the login", r.StatusCode)
+	}
+	cleared := false
+	for _, sc := range r.Cookies() {
+		if sc.Name == cookie.Name && sc.MaxAge < 0 {
+			cleared = true
+		}
+	}
+	if !cleared {
+		t.Error("the response does not clear the expired session's cookie")
+	}
+	text := scrape(t, addr)
+	if got := metricValue(text, `loginapp_sessions_ended_total{kind="expired"}`); got != 1 {
+		t.Errorf(`sessions_ended_total{kind="expired"} = %v, want 1`, got)
+	}
+	if got := metricValue(text, `loginapp_sessions_live{backend="bolt"}`); got != 0 {
+		t.Errorf("live sessions = %v, want 0: the dead record is deleted", got)
+	}
+	if got := metricValue(text, `loginapp_sessions_removed_total{backend="bolt",reason="swept"}`); got != 0 {
+		t.Errorf("removed by the sweep = %v, want 0: the browser ended it first", got)
+	}
+
+	// The same cookie again (a browser that did not take the response):
+	// counted once.
+	replay := newClient(t)
+	u, _ := url.Parse(app.URL)
+	replay.jar.SetCookies(u, []*http.Cookie{cookie})
+	replay.get(app.URL + "/profile")
+	if got := metricValue(scrape(t, addr), `loginapp_sessions_ended_total{kind="expired"}`); got != 1 {
+		t.Errorf(`sessions_ended_total{kind="expired"} after the cookie came again = %v, want 1`, got)
+	}
+	app.stop()
+	events := 0
+	for _, line := range strings.Split(app.Stderr.String(), "\n") {
+		if strings.Contains(line, "event=session_ended") && strings.Contains(line, "reason=expired") {
+			events++
+			if !strings.Contains(line, `sub=devidp|alice`) && !strings.Contains(line, `sub="devidp|alice"`) {
+				t.Errorf("the event does not name the subject: %s", line)
+			}
+		}
+	}
+	if events != 1 {
+		t.Errorf("%d session_ended reason=expired events, want 1", events)
 	}
 }

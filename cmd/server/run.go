@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		}
 	}
 
-	backend, err := openSessionBackend(ctx, cfg, log)
+	backend, err := openSessionBackend(ctx, cfg, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -184,14 +184,17 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 // the Redis of SESSION_STORE (one Redis, Sentinel or Cluster); both end the
 // least recently active session of a user beyond SESSION_MAX_PER_USER. A Redis that
 // does not answer yet is not an error: the server starts, serves anonymous
-// pages and reports not ready until Redis is there.
-func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (session.Backend, error) {
+// pages and reports not ready until Redis is there. The backend is
+// instrumented, its metrics registered on reg and labelled with the kind of
+// store (bolt, redis, redis-sentinel, redis-cluster); with a nil reg it is
+// not.
+func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (session.Backend, error) {
 	if cfg.SessionStore == "" {
 		b, err := session.OpenBolt(cfg.DataDir, session.BoltOptions{SweepEvery: time.Minute, MaxPerSubject: cfg.MaxSessionsPerUser, Logger: log})
 		if err != nil {
 			return nil, &config.Error{Setting: "DATA_DIR", Problem: err.Error()}
 		}
-		return b, nil
+		return session.Instrument(b, "bolt", reg), nil
 	}
 	rc, err := session.ParseRedisURL(cfg.SessionStore)
 	if err != nil {
@@ -201,7 +204,7 @@ func openSessionBackend(ctx context.Context, cfg *config.Config, log *slog.Logge
 	if err := r.Ping(ctx); err != nil {
 		log.Warn("session store does not answer yet; /readyz reports 503 until it does", "addrs", strings.Join(rc.Addrs(), ","), "err", err)
 	}
-	return r, nil
+	return session.Instrument(r, rc.Kind(), reg), nil
 }
 
 // newAccounts is the client of the provider's Management API, with which

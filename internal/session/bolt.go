@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,6 +19,11 @@ import (
 // Bolt is the embedded Backend: one bbolt file in a data directory, so
 // sessions survive a restart without any server to run. Expired records are
 // swept in the background.
+//
+// The file also keeps the number of stored sessions, changed in the same
+// transactions that store and remove them, so that Live answers without a
+// scan and opening a file of a million sessions does not count them (see
+// openCount).
 type Bolt struct {
 	db   *bolt.DB
 	now  func() time.Time
@@ -27,6 +33,9 @@ type Bolt struct {
 	done chan struct{}
 	// locks are enough for Lock: only one process can open the file.
 	locks keyedMutex
+	// swept and capped count the records this process removed because
+	// they had expired and because of the cap (see removedCounts).
+	swept, capped atomic.Uint64
 }
 
 // BoltOptions are the settings of the embedded backend.
@@ -45,6 +54,10 @@ var (
 	bucketSub      = []byte("by_sub")
 	bucketSID      = []byte("by_sid")
 	bucketOnce     = []byte("once")
+	// bucketMeta holds keyCount: the number of records in bucketSessions
+	// and the id of the transaction that last wrote it, 8 bytes each.
+	bucketMeta = []byte("meta")
+	keyCount   = []byte("sessions")
 )
 
 // OpenBolt opens (or creates) dir/sessions.db and starts sweeping expired
@@ -66,12 +79,12 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSessions, bucketSub, bucketSID, bucketOnce} {
+		for _, b := range [][]byte{bucketSessions, bucketSub, bucketSID, bucketOnce, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return openCount(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -86,6 +99,73 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 }
 
 func indexKey(v, key string) []byte { return []byte(v + "\x00" + key) }
+
+// readCount returns the stored count of sessions and the id of the
+// transaction that wrote it; ok is false when there is none.
+func readCount(tx *bolt.Tx) (n uint64, txid uint64, ok bool) {
+	v := tx.Bucket(bucketMeta).Get(keyCount)
+	if len(v) != 16 {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), true
+}
+
+func writeCount(tx *bolt.Tx, n uint64) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), n)
+	v = binary.BigEndian.AppendUint64(v, uint64(tx.ID()))
+	return tx.Bucket(bucketMeta).Put(keyCount, v)
+}
+
+// openCount checks, in the first write transaction after opening, that the
+// stored count is this file's. Every write transaction of this version
+// writes the count with its own id; if the last committed transaction is
+// not the one that wrote it, a program that does not keep the count (an
+// earlier version, after a rollback, or bbolt's tools) has written since,
+// and the sessions are counted once, here. So is a file that has no count
+// yet: the first start after the upgrade to this version.
+func openCount(tx *bolt.Tx) error {
+	n, txid, ok := readCount(tx)
+	if !ok || txid != uint64(tx.ID())-1 {
+		// KeyN reads only the header of each page, not every key.
+		n = uint64(tx.Bucket(bucketSessions).Stats().KeyN)
+	}
+	return writeCount(tx, n)
+}
+
+// update runs fn in a write transaction and keeps the count of stored
+// sessions in the same transaction: fn adds to *delta the records it stored
+// under new keys and subtracts those it removed. Every write transaction
+// goes through update, so that the count's transaction id stays the last
+// one (see openCount).
+func (b *Bolt) update(fn func(tx *bolt.Tx, delta *int) error) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		var delta int
+		if err := fn(tx, &delta); err != nil {
+			return err
+		}
+		n, _, _ := readCount(tx)
+		return writeCount(tx, uint64(max(int64(n)+int64(delta), 0)))
+	})
+}
+
+// Live returns the number of stored sessions: those whose lifetime is over
+// count until the sweep removes them (at most the sweep interval, a minute
+// in the server). It reads one key.
+func (b *Bolt) Live(context.Context) (int, error) {
+	var n uint64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n, _, _ = readCount(tx)
+		return nil
+	})
+	return int(n), err
+}
+
+// removedCounts implements removalCounter. swept are expired records that
+// the sweep, or a login of the same user, removed; capped are the least
+// recently active records of users beyond the cap, ended by a login.
+func (b *Bolt) removedCounts() map[string]*atomic.Uint64 {
+	return map[string]*atomic.Uint64{removedSwept: &b.swept, removedCap: &b.capped}
+}
 
 var _ Backend = (*Bolt)(nil)
 
@@ -102,7 +182,7 @@ func (b *Bolt) Get(_ context.Context, key string) (Entry, error) {
 			return err
 		}
 		if !b.now().Before(e.Expires) {
-			return ErrNotFound
+			return &ExpiredError{Subject: e.Subject}
 		}
 		e.Value = bytes.Clone(e.Value)
 		out = e
@@ -129,9 +209,14 @@ func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
 	if len(m.Subject) > 0xffff || len(m.SID) > 0xffff {
 		return errors.New("subject or sid too long")
 	}
-	return b.db.Update(func(tx *bolt.Tx) error {
+	var swept, capped int
+	err := b.update(func(tx *bolt.Tx, delta *int) error {
 		now := b.now()
-		old, err := decodeEntry(tx.Bucket(bucketSessions).Get([]byte(key)))
+		raw := tx.Bucket(bucketSessions).Get([]byte(key))
+		if raw == nil && !mustExist {
+			*delta = 1
+		}
+		old, err := decodeEntry(raw)
 		live := err == nil && now.Before(old.Expires)
 		if mustExist && !live {
 			return ErrNotFound
@@ -163,14 +248,23 @@ func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
 		if live {
 			return nil
 		}
-		return b.capTx(tx, m.Subject, key, now)
+		var err2 error
+		swept, capped, err2 = b.capTx(tx, m.Subject, key, now)
+		*delta -= swept + capped
+		return err2
 	})
+	if err == nil {
+		b.swept.Add(uint64(swept))
+		b.capped.Add(uint64(capped))
+	}
+	return err
 }
 
 // capTx ends the least recently active sessions of sub beyond the cap, the
 // new one (keep) aside, in the transaction that stores it; it drops the
-// subject's expired sessions on the way.
-func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) error {
+// subject's expired sessions on the way. It says how many of each it
+// removed.
+func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, ended int, err error) {
 	type held struct {
 		key  []byte
 		seen time.Time
@@ -193,14 +287,18 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) error {
 		others = append(others, held{key, e.LastSeen})
 	}
 	for _, k := range dead {
-		if err := deleteTx(tx, k); err != nil {
-			return err
+		gone, err := deleteTx(tx, k)
+		if err != nil {
+			return expired, ended, err
+		}
+		if gone {
+			expired++
 		}
 		tx.Bucket(bucketSub).Delete(append(bytes.Clone(prefix), k...))
 	}
 	over := len(others) + 1 - b.max
 	if over <= 0 {
-		return nil
+		return expired, ended, nil
 	}
 	slices.SortFunc(others, func(x, y held) int {
 		if c := x.seen.Compare(y.seen); c != 0 {
@@ -209,18 +307,21 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) error {
 		return bytes.Compare(x.key, y.key)
 	})
 	for _, h := range others[:over] {
-		if err := deleteTx(tx, h.key); err != nil {
-			return err
+		if _, err := deleteTx(tx, h.key); err != nil {
+			return expired, ended, err
 		}
+		ended++
 	}
-	return nil
+	return expired, ended, nil
 }
 
-func deleteTx(tx *bolt.Tx, key []byte) error {
+// deleteTx deletes the record under key with its index entries, and
+// reports whether there was one.
+func deleteTx(tx *bolt.Tx, key []byte) (bool, error) {
 	sessions := tx.Bucket(bucketSessions)
 	v := sessions.Get(key)
 	if v == nil {
-		return nil
+		return false, nil
 	}
 	if e, err := decodeEntry(v); err == nil {
 		tx.Bucket(bucketSub).Delete(indexKey(e.Subject, string(key)))
@@ -228,17 +329,24 @@ func deleteTx(tx *bolt.Tx, key []byte) error {
 			tx.Bucket(bucketSID).Delete(indexKey(e.SID, string(key)))
 		}
 	}
-	return sessions.Delete(key)
+	return true, sessions.Delete(key)
 }
 
 // Delete implements Backend.
 func (b *Bolt) Delete(_ context.Context, key string) error {
-	return b.db.Update(func(tx *bolt.Tx) error { return deleteTx(tx, []byte(key)) })
+	return b.update(func(tx *bolt.Tx, delta *int) error {
+		gone, err := deleteTx(tx, []byte(key))
+		if gone {
+			*delta = -1
+		}
+		return err
+	})
 }
 
 func (b *Bolt) deleteIndexed(bucket []byte, v string) (int, error) {
 	n := 0
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx, delta *int) error {
+		n = 0
 		prefix := []byte(v + "\x00")
 		var keys [][]byte
 		c := tx.Bucket(bucket).Cursor()
@@ -246,14 +354,16 @@ func (b *Bolt) deleteIndexed(bucket []byte, v string) (int, error) {
 			keys = append(keys, bytes.Clone(k[len(prefix):]))
 		}
 		for _, k := range keys {
-			if tx.Bucket(bucketSessions).Get(k) != nil {
-				n++
-			}
-			if err := deleteTx(tx, k); err != nil {
+			gone, err := deleteTx(tx, k)
+			if err != nil {
 				return err
+			}
+			if gone {
+				n++
 			}
 			tx.Bucket(bucket).Delete(append(bytes.Clone(prefix), k...))
 		}
+		*delta = -n
 		return nil
 	})
 	return n, err
@@ -295,7 +405,7 @@ func (b *Bolt) List(_ context.Context, sub string) ([]Item, error) {
 // Once implements Backend.
 func (b *Bolt) Once(_ context.Context, key string, expires time.Time) (bool, error) {
 	first := false
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx, _ *int) error {
 		bk := tx.Bucket(bucketOnce)
 		if onceLive(bk.Get([]byte(key)), b.now()) {
 			return nil
@@ -337,11 +447,13 @@ func (b *Bolt) Ping(context.Context) error {
 	})
 }
 
-// Sweep removes expired sessions and replay markers and reports how many.
+// Sweep removes expired sessions and replay markers and reports how many
+// sessions.
 func (b *Bolt) Sweep() (int, error) {
 	now := b.now().UnixNano()
 	n := 0
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx, delta *int) error {
+		n = 0
 		var dead [][]byte
 		c := tx.Bucket(bucketSessions).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -350,11 +462,12 @@ func (b *Bolt) Sweep() (int, error) {
 			}
 		}
 		for _, k := range dead {
-			if err := deleteTx(tx, k); err != nil {
+			if _, err := deleteTx(tx, k); err != nil {
 				return err
 			}
 		}
 		n = len(dead)
+		*delta = -n
 		var once [][]byte
 		oc := tx.Bucket(bucketOnce).Cursor()
 		for k, v := oc.First(); k != nil; k, v = oc.Next() {
@@ -367,6 +480,9 @@ func (b *Bolt) Sweep() (int, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		b.swept.Add(uint64(n))
+	}
 	return n, err
 }
 

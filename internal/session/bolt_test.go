@@ -173,3 +173,110 @@ func TestBoltReadsV1Entries(t *testing.T) {
 		t.Fatalf("DeleteSID = %d, %v", n, err)
 	}
 }
+
+// TestBoltCountPersists: the count of sessions is the file's, kept across
+// a restart without counting again; a file that a program which does not
+// keep the count wrote since (an earlier version after a rollback), or that
+// has no count yet (the first start after the upgrade), is counted once at
+// open.
+func TestBoltCountPersists(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *Bolt {
+		t.Helper()
+		b, err := OpenBolt(dir, BoltOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	live := func(b *Bolt, want int) {
+		t.Helper()
+		if n, err := b.Live(ctx); err != nil || n != want {
+			t.Fatalf("Live = %d, %v; want %d", n, err, want)
+		}
+	}
+	b := open()
+	for _, k := range []string{"s:1", "s:2", "s:3"} {
+		b.Put(ctx, k, []byte("v"), meta("alice", "", time.Now(), time.Hour))
+	}
+	b.Once(ctx, "jti:x", time.Now().Add(time.Hour)) // a write that stores no session
+	live(b, 3)
+	b.Close()
+
+	// Reopened: the count is the stored one, not a new count. A count
+	// that was stored wrong on purpose shows which one Live reads.
+	b = open()
+	live(b, 3)
+	b.db.Update(func(tx *bolt.Tx) error { return writeCount(tx, 42) })
+	b.Close()
+	b = open()
+	live(b, 42)
+	b.db.Update(func(tx *bolt.Tx) error { return writeCount(tx, 3) })
+	b.Close()
+
+	// An earlier version adds a session and does not keep the count.
+	db, err := bolt.Open(dir+"/sessions.db", 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).Put([]byte("s:4"), encodeEntry(meta("bob", "", time.Now(), time.Hour), []byte("v")))
+	})
+	db.Close()
+	b = open()
+	live(b, 4)
+	b.Close()
+
+	// A file of the earlier version has no count.
+	db, err = bolt.Open(dir+"/sessions.db", 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketMeta) })
+	db.Close()
+	b = open()
+	defer b.Close()
+	live(b, 4)
+}
+
+// TestBoltCountIsExact: after each of a mix of every kind of write, the count
+// is the number of records in the file.
+func TestBoltCountIsExact(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBoltMax(t, 3)
+	clk := &clock{t: time.Now()}
+	b.now = clk.Now
+	now := clk.Now()
+	for i := range 40 {
+		sub := []string{"alice", "bob", "carol"}[i%3]
+		key := testKey(sub, string(rune('a'+i)))
+		ttl := time.Hour
+		if i%4 == 0 {
+			ttl = time.Minute
+		}
+		b.Put(ctx, key, []byte("v"), Meta{Subject: sub, SID: "op-" + sub, LastSeen: now.Add(time.Duration(i) * time.Second), Expires: now.Add(ttl)})
+		switch i % 7 {
+		case 1:
+			b.Delete(ctx, key)
+		case 3:
+			b.Update(ctx, key, []byte("v2"), Meta{Subject: sub, LastSeen: now, Expires: now.Add(ttl)})
+		case 5:
+			b.Put(ctx, key, []byte("v3"), Meta{Subject: sub, LastSeen: now, Expires: now.Add(ttl)}) // the same key again
+		}
+		if i == 20 {
+			b.DeleteSID(ctx, "op-bob")
+		}
+		if i == 30 {
+			clk.Add(2 * time.Minute)
+			b.Sweep()
+		}
+		if n, _ := b.Live(ctx); n != bucketLen(t, b, bucketSessions) {
+			t.Fatalf("step %d: Live = %d, the file holds %d", i, n, bucketLen(t, b, bucketSessions))
+		}
+	}
+	b.DeleteSubject(ctx, "alice")
+	if n, _ := b.Live(ctx); n != bucketLen(t, b, bucketSessions) {
+		t.Fatalf("Live = %d, the file holds %d", n, bucketLen(t, b, bucketSessions))
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +23,10 @@ import (
 // SESSION_SECRET serve the same sessions from one Redis (alone, behind
 // Sentinel, or a Redis Cluster), and a record deleted by one instance is
 // gone for all at once. It talks to a redis.UniversalClient and does not
-// know which topology it has, with one exception (see durable).
+// know which topology it has, with two exceptions: deletions wait for a
+// replica on the connection of the server behind the key (see durable), and
+// the set of live sessions is kept in the scripts on one Redis and in a
+// step of its own on a Cluster (see liveKey).
 //
 // docs/OPERATIONS.md ("Redis key layout") lists the keys, their types,
 // TTLs and slots, and which operations take more than one step and why
@@ -47,6 +52,12 @@ type Redis struct {
 	// locks queue the requests of this process for a Lock, so that only one
 	// of them at a time polls Redis.
 	locks keyedMutex
+	// cluster is true on a Redis Cluster, where the set of live sessions
+	// is sharded and kept in a step after each script (see liveKey).
+	cluster bool
+	// capped counts the records this process's logins ended because of
+	// the cap (see removedCounts).
+	capped atomic.Uint64
 }
 
 // RedisOptions are the settings of the Redis backend that do not come from
@@ -91,6 +102,19 @@ func (c *RedisConfig) Addrs() []string {
 		return c.Cluster.Addrs
 	default:
 		return []string{c.Simple.Addr}
+	}
+}
+
+// Kind names the form of the URL, for the backend label of the metrics:
+// "redis" (redis:// or rediss://), "redis-sentinel" or "redis-cluster".
+func (c *RedisConfig) Kind() string {
+	switch {
+	case c.Failover != nil:
+		return "redis-sentinel"
+	case c.Cluster != nil:
+		return "redis-cluster"
+	default:
+		return "redis"
 	}
 }
 
@@ -287,7 +311,7 @@ func NewRedis(cfg *RedisConfig, opts RedisOptions) *Redis {
 	// stderr; what it says (a failed dial, once per request while Redis is
 	// down) the handlers already log with the request, so it goes to debug.
 	redis.SetLogger(redisLogger{log})
-	r := &Redis{c: cfg.client(), prefix: redisPrefix, timeout: timeout, wait: wait, max: opts.MaxPerSubject, now: time.Now, log: log}
+	r := &Redis{c: cfg.client(), prefix: redisPrefix, timeout: timeout, wait: wait, max: opts.MaxPerSubject, now: time.Now, log: log, cluster: cfg.Cluster != nil}
 	if r.max <= 0 {
 		r.max = DefaultMaxPerSubject
 	}
@@ -314,6 +338,64 @@ func (r *Redis) sidKey(sid string) string     { return r.prefix + "sid:{" + slot
 // has a write of this slot's server to wait for.
 func (r *Redis) fenceKey(tag string) string { return r.prefix + "f:{" + tag + "}" }
 
+// liveShards is how many sorted sets hold the live sessions on a Redis
+// Cluster: spread over the masters, so that no one of them takes every
+// session's entry and every write.
+const liveShards = 16
+
+// liveKey is the sorted set of live sessions that a record of tag's
+// subject belongs to. On one Redis (alone or behind Sentinel) there is one
+// set, login:live, and the scripts that store and delete records keep it
+// in the same step: a Redis that is not a Cluster has no slots to keep
+// apart. On a Cluster a script can not reach a key of another slot, so
+// there are liveShards sets, login:live:{live-0} to login:live:{live-f},
+// chosen by the first hex digit of the subject's tag (every record of a
+// subject in the same set), and the backend updates them in a command
+// after each script (see liveAdd and liveRemove).
+func (r *Redis) liveKey(tag string) string {
+	if !r.cluster {
+		return r.prefix + "live"
+	}
+	shard := "0"
+	if tag != "" {
+		shard = tag[:1]
+	}
+	return r.prefix + "live:{live-" + shard + "}"
+}
+
+// liveKeys are every set of live sessions.
+func (r *Redis) liveKeys() []string {
+	if !r.cluster {
+		return []string{r.liveKey("")}
+	}
+	keys := make([]string, liveShards)
+	for i := range keys {
+		keys[i] = r.liveKey(strconv.FormatInt(int64(i), 16))
+	}
+	return keys
+}
+
+// liveMember is a record's member in a set of live sessions: the last 22
+// characters of its key, which are the 128 bits of its hash (see
+// storageKey) and as unique, at less than half the bytes of the key. A key
+// that short is its own member. luaLive computes the same.
+func liveMember(key string) string {
+	if len(key) > 22 {
+		return key[len(key)-22:]
+	}
+	return key
+}
+
+// liveTrimOnWrite is how many members that have expired each write of a
+// record removes from its set; liveTrimOnScrape is how many Live removes
+// from each set. Each session expires once and was written at least once,
+// so two per write keep up with the expiries without any scrape, and each
+// write stays O(log N).
+const (
+	liveTrimOnWrite  = 2
+	liveTrimOnScrape = 1000
+)
+
 var _ Backend = (*Redis)(nil)
 
 // Get implements Backend.
@@ -333,15 +415,18 @@ func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
 		return Entry{}, ErrNotFound
 	}
 	if !r.now().Before(e.Expires) {
-		return Entry{}, ErrNotFound
+		// Redis forgets the key at its expiry by its own clock: this is
+		// ours running ahead of it.
+		return Entry{}, &ExpiredError{Subject: e.Subject}
 	}
 	return e, nil
 }
 
 // luaLib is what the scripts share. entry reads the subject and sid of an
 // entry of either version (see entry.go). finish ends a deletion script:
-// it reports how many records it deleted and how many replicas the server
-// has; with replicas, a script that wrote nothing writes and deletes a
+// it reports how many records it deleted, how many replicas the server
+// has and the keys of the deleted records (for the sets of live sessions
+// of a Cluster); with replicas, a script that wrote nothing writes and deletes a
 // fence key, so that the WAIT after it also covers an earlier deletion of
 // the same records that was not yet acknowledged (a retry after a
 // timeout finds nothing left to delete).
@@ -358,33 +443,52 @@ local function entry(v)
   if #v < q + 1 + m then return nil end
   return string.sub(v, p + 2, q - 1), string.sub(v, q + 2, q + 1 + m)
 end
-local function finish(n, wrote, fence)
+local function finish(n, wrote, fence, keys)
   local info = redis.call('INFO', 'replication')
   local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
   if replicas > 0 and not wrote then
     redis.call('SET', fence, '1', 'PX', 1000)
     redis.call('DEL', fence)
   end
-  return {n, replicas}
+  local out = {n, replicas}
+  for _, k in ipairs(keys or {}) do out[#out + 1] = k end
+  return out
+end
+`
+
+// luaLive is what the scripts that keep a set of live sessions share: a
+// member is the last 22 characters of a record's key (see liveMember), its
+// score the record's expiry in ms; live_add adds or moves a member, removes
+// a few that have expired (see liveTrimOnWrite), and keeps the set until
+// its last member expires.
+const luaLive = `
+local function member(k) return string.sub(k, -22) end
+local function live_add(live, k, expires, now, ttl, trim)
+  redis.call('ZADD', live, expires, member(k))
+  local n = redis.call('ZCOUNT', live, '-inf', now)
+  if n > 0 then redis.call('ZREMRANGEBYRANK', live, 0, math.min(n, trim) - 1) end
+  if redis.call('PTTL', live) < ttl then redis.call('PEXPIRE', live, ttl) end
 end
 `
 
 // putScript stores an entry and indexes it by subject, with the last
 // activity as the score; a new record beyond the cap ends the subject's
 // least recently active ones, and the subject's index forgets records that
-// have expired.
-// KEYS: the record, the subject's index (one slot).
+// have expired. Given the set of live sessions (one Redis), it keeps it in
+// the same step.
+// KEYS: the record, the subject's index (one slot), [the set of live
+// sessions].
 // ARGV: entry, ttl in ms, "1" when the record must exist, last activity in
-// ms, the cap.
-// Returns {stored (0 or 1), records ended by the cap}.
-var putScript = redis.NewScript(`
+// ms, the cap, expiry in ms, now in ms, how many expired members to trim.
+// Returns {stored (0 or 1), records ended by the cap, their keys...}.
+var putScript = redis.NewScript(luaLive + `
 local ttl = tonumber(ARGV[2])
 local existed = redis.call('EXISTS', KEYS[1]) == 1
 if ARGV[3] == '1' and not existed then return {0, 0} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-local ended = 0
+local out = {1, 0}
 if not existed then
   local others = {}
   for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -396,10 +500,15 @@ if not existed then
   for i = 1, #others + 1 - tonumber(ARGV[5]) do
     redis.call('DEL', others[i])
     redis.call('ZREM', KEYS[2], others[i])
-    ended = ended + 1
+    out[#out + 1] = others[i]
   end
+  out[2] = #out - 2
 end
-return {1, ended}
+if KEYS[3] then
+  live_add(KEYS[3], KEYS[1], ARGV[6], ARGV[7], ttl, tonumber(ARGV[8]))
+  for i = 3, #out do redis.call('ZREM', KEYS[3], member(out[i])) end
+end
+return out
 `)
 
 // sidIndexScript records that a subject has a session of a provider
@@ -413,9 +522,12 @@ return 1
 
 // deleteScript deletes a record and its entry in its subject's index,
 // which shares its slot (a key of the earlier format has no tag: its
-// subject's index is the earlier hash, on a Redis that is not a Cluster).
-// KEYS: the record, a fence of its slot. ARGV: prefix.
-var deleteScript = redis.NewScript(luaLib + `
+// subject's index is the earlier hash, on a Redis that is not a Cluster),
+// and its member of the set of live sessions when given it.
+// KEYS: the record, a fence of its slot, [the set of live sessions].
+// ARGV: prefix.
+var deleteScript = redis.NewScript(luaLib + luaLive + `
+if KEYS[3] then redis.call('ZREM', KEYS[3], member(KEYS[1])) end
 local v = redis.call('GET', KEYS[1])
 if not v then return finish(0, false, KEYS[2]) end
 redis.call('DEL', KEYS[1])
@@ -429,21 +541,27 @@ return finish(1, true, KEYS[2])
 `)
 
 // deleteSubjectScript deletes every record of a subject and its index.
-// KEYS: the subject's index, a fence of its slot.
-var deleteSubjectScript = redis.NewScript(luaLib + `
-local n = 0
+// KEYS: the subject's index, a fence of its slot, [the set of live
+// sessions].
+var deleteSubjectScript = redis.NewScript(luaLib + luaLive + `
+local n, keys = 0, {}
 for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  n = n + redis.call('DEL', k)
+  if redis.call('DEL', k) == 1 then
+    n = n + 1
+    keys[#keys + 1] = k
+  end
+  if KEYS[3] then redis.call('ZREM', KEYS[3], member(k)) end
 end
 local wrote = redis.call('DEL', KEYS[1]) == 1
-return finish(n, wrote, KEYS[2])
+return finish(n, wrote, KEYS[2], keys)
 `)
 
 // deleteSIDScript deletes the records of one subject that have a provider
 // session id, and forgets the subject's expired records on the way.
-// KEYS: the subject's index, a fence of its slot. ARGV: sid.
-var deleteSIDScript = redis.NewScript(luaLib + `
-local n, wrote = 0, false
+// KEYS: the subject's index, a fence of its slot, [the set of live
+// sessions]. ARGV: sid.
+var deleteSIDScript = redis.NewScript(luaLib + luaLive + `
+local n, wrote, keys = 0, false, {}
 for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local v = redis.call('GET', k)
   if not v then
@@ -454,12 +572,14 @@ for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if sid == ARGV[1] then
       redis.call('DEL', k)
       redis.call('ZREM', KEYS[1], k)
+      if KEYS[3] then redis.call('ZREM', KEYS[3], member(k)) end
       n = n + 1
+      keys[#keys + 1] = k
       wrote = true
     end
   end
 end
-return finish(n, wrote, KEYS[2])
+return finish(n, wrote, KEYS[2], keys)
 `)
 
 // sidDoneScript removes from a sid's index the subjects whose records
@@ -500,19 +620,20 @@ return out
 // this version, none is left, and these two scripts can go.
 //
 // legacySubjectScript deletes the records of a subject's earlier index.
-// KEYS: the index.
-var legacySubjectScript = redis.NewScript(`
+// KEYS: the index, [the set of live sessions].
+var legacySubjectScript = redis.NewScript(luaLive + `
 local n = 0
 for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
   n = n + redis.call('DEL', k)
+  if KEYS[2] then redis.call('ZREM', KEYS[2], member(k)) end
 end
 redis.call('DEL', KEYS[1])
 return n
 `)
 
 // legacySIDScript deletes the records of an earlier sid index.
-// KEYS: the sid index. ARGV: prefix, sid.
-var legacySIDScript = redis.NewScript(`
+// KEYS: the sid index, [the set of live sessions]. ARGV: prefix, sid.
+var legacySIDScript = redis.NewScript(luaLive + `
 local sub = redis.call('GET', KEYS[1])
 if not sub then return 0 end
 local idx = ARGV[1] .. 'u:' .. sub
@@ -522,10 +643,30 @@ for i = 1, #h, 2 do
   if h[i + 1] == ARGV[2] then
     n = n + redis.call('DEL', h[i])
     redis.call('HDEL', idx, h[i])
+    if KEYS[2] then redis.call('ZREM', KEYS[2], member(h[i])) end
   end
 end
 redis.call('DEL', KEYS[1])
 return n
+`)
+
+// liveAddScript is live_add on its own, for a Cluster (see liveKey).
+// KEYS: the set of live sessions. ARGV: the record's key, expiry in ms,
+// now in ms, ttl in ms, how many expired members to trim.
+var liveAddScript = redis.NewScript(luaLive + `
+live_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+return 1
+`)
+
+// liveCountScript counts the live sessions of a set: the members whose
+// expiry is after now, the ones that expired aside (O(log N) whatever their
+// number); it removes at most ARGV[2] of those, so that one scrape after a
+// long time without writes or scrapes does not stall Redis.
+// KEYS: the set. ARGV: now in ms, how many expired members to trim.
+var liveCountScript = redis.NewScript(`
+local n = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, math.min(n, tonumber(ARGV[2])) - 1) end
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
 `)
 
 // unlockScript deletes a lock only if it is still ours.
@@ -583,21 +724,107 @@ func (r *Redis) put(ctx context.Context, key string, val []byte, m Meta, mustExi
 	if mustExist {
 		must = "1"
 	}
-	res, err := putScript.Run(ctx, r.c, []string{r.prefix + key, r.subjectKey(m.Subject)},
-		encodeEntry(m, val), ttl, must, seen.UnixMilli(), r.max).Int64Slice()
+	k := r.prefix + key
+	keys := []string{k, r.subjectKey(m.Subject)}
+	if !r.cluster {
+		keys = append(keys, r.liveKey(""))
+	}
+	res, err := putScript.Run(ctx, r.c, keys,
+		encodeEntry(m, val), ttl, must, seen.UnixMilli(), r.max,
+		m.Expires.UnixMilli(), now.UnixMilli(), liveTrimOnWrite).Slice()
 	if err != nil {
 		return err
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return fmt.Errorf("unexpected reply of %d values from the put script", len(res))
 	}
-	if res[0] == 0 {
+	if stored, _ := res[0].(int64); stored == 0 {
 		return ErrNotFound
 	}
-	if res[1] > 0 {
-		r.log.Debug("sessions beyond the cap ended", "count", res[1])
+	ended := replyKeys(res[2:])
+	if len(ended) > 0 {
+		r.capped.Add(uint64(len(ended)))
+		r.log.Debug("sessions beyond the cap ended", "count", len(ended))
+	}
+	if r.cluster {
+		r.liveAdd(ctx, k, m.Expires, now, ttl)
+		r.liveRemove(ctx, slotTag(m.Subject), ended)
 	}
 	return nil
+}
+
+// replyKeys returns the strings of a script's reply.
+func replyKeys(vals []any) []string {
+	keys := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if k, ok := v.(string); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// liveAdd adds the record under k (a Redis key) to its set of live
+// sessions, or moves its expiry, on a Cluster (see liveKey). It runs after
+// the script that stored the record: a failure leaves the session out of
+// the count until its next write, which is logged but does not fail the
+// write, as the session is stored. A deletion on another instance that
+// lands between the two steps leaves the member in the set until the
+// session would have expired: the count is one too high until then.
+func (r *Redis) liveAdd(ctx context.Context, k string, expires, now time.Time, ttl int64) {
+	// The record is stored: a browser that goes away now must not keep it
+	// out of the count.
+	ctx, cancel := r.call(context.WithoutCancel(ctx))
+	defer cancel()
+	err := liveAddScript.Run(ctx, r.c, []string{r.liveKey(keyTag(k))}, k, expires.UnixMilli(), now.UnixMilli(), ttl, liveTrimOnWrite).Err()
+	if err != nil {
+		r.log.Warn("add a session to the count of live sessions; it is counted from its next write", "err", err)
+	}
+}
+
+// liveRemove removes the records under keys (Redis keys, all of tag's
+// subject) from their set of live sessions, on a Cluster, after the script
+// that deleted them. A failure is logged: the sessions are gone, and are
+// counted until they would have expired.
+func (r *Redis) liveRemove(ctx context.Context, tag string, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	members := make([]any, len(keys))
+	for i, k := range keys {
+		members[i] = liveMember(k)
+	}
+	ctx, cancel := r.call(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := r.c.ZRem(ctx, r.liveKey(tag), members...).Err(); err != nil {
+		r.log.Warn("remove ended sessions from the count of live sessions; they are counted until they would have expired", "count", len(keys), "err", err)
+	}
+}
+
+// Live returns the number of live sessions, of every instance: the
+// members of the sets of live sessions whose expiry is still ahead. It
+// removes some of the members that have expired (see liveCountScript); it
+// never reads a record. Sessions stored by an earlier version count from
+// their next write (any activity).
+func (r *Redis) Live(ctx context.Context) (int, error) {
+	ctx, cancel := r.call(ctx)
+	defer cancel()
+	now := r.now().UnixMilli()
+	total := 0
+	for _, k := range r.liveKeys() {
+		n, err := liveCountScript.Run(ctx, r.c, []string{k}, now, liveTrimOnScrape).Int()
+		if err != nil {
+			return 0, fmt.Errorf("count live sessions: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// removedCounts implements removalCounter: only the cap's, as Redis
+// forgets expired records by itself, by TTL, and does not tell.
+func (r *Redis) removedCounts() map[string]*atomic.Uint64 {
+	return map[string]*atomic.Uint64{removedCap: &r.capped}
 }
 
 // errNotReplicated is a deletion that the master made but no replica
@@ -614,7 +841,7 @@ var errNotReplicated = errors.New("no replica acknowledged the deletion in time"
 // writes of its own connection, which is why this needs a connection of
 // its own and the server behind a key: the one place where the backend
 // tells the topologies apart.
-func (r *Redis) durable(ctx context.Context, s *redis.Script, keys []string, args ...any) (int, error) {
+func (r *Redis) durable(ctx context.Context, s *redis.Script, keys []string, args ...any) (int, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout+r.wait)
 	defer cancel()
 	var node *redis.Client
@@ -624,35 +851,37 @@ func (r *Redis) durable(ctx context.Context, s *redis.Script, keys []string, arg
 	case *redis.ClusterClient:
 		var err error
 		if node, err = c.MasterForKey(ctx, keys[0]); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	default:
-		return 0, fmt.Errorf("session: unsupported Redis client %T", r.c)
+		return 0, nil, fmt.Errorf("session: unsupported Redis client %T", r.c)
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	res, err := s.Run(ctx, conn, keys, args...).Int64Slice()
+	res, err := s.Run(ctx, conn, keys, args...).Slice()
 	if err != nil {
 		if c, ok := r.c.(*redis.ClusterClient); ok && isRedirect(err) {
 			// The slot moved: this connection went around the client,
 			// which would otherwise learn it only from its own commands.
 			c.ReloadState(ctx)
 		}
-		return 0, err
+		return 0, nil, err
 	}
-	if len(res) != 2 {
-		return 0, fmt.Errorf("unexpected reply of %d values from a deletion script", len(res))
+	if len(res) < 2 {
+		return 0, nil, fmt.Errorf("unexpected reply of %d values from a deletion script", len(res))
 	}
-	if res[1] > 0 {
+	n, _ := res[0].(int64)
+	replicas, _ := res[1].(int64)
+	if replicas > 0 {
 		acked, err := conn.Wait(ctx, 1, r.wait).Result()
 		if err != nil {
-			return 0, fmt.Errorf("wait for a replica: %w", err)
+			return 0, nil, fmt.Errorf("wait for a replica: %w", err)
 		}
 		if acked < 1 {
-			return 0, errNotReplicated
+			return 0, nil, errNotReplicated
 		}
 	}
-	return int(res[0]), nil
+	return int(n), replyKeys(res[2:]), nil
 }
 
 func isRedirect(err error) bool {
@@ -664,25 +893,48 @@ func isRedirect(err error) bool {
 func (r *Redis) Delete(ctx context.Context, key string) error {
 	k := r.prefix + key
 	fence := k // a key of the earlier format, without a tag, fences itself
-	if tag := keyTag(key); tag != "" {
+	tag := keyTag(key)
+	if tag != "" {
 		fence = r.fenceKey(tag)
 	}
-	_, err := r.durable(ctx, deleteScript, []string{k, fence}, r.prefix)
-	return err
+	keys := []string{k, fence}
+	if !r.cluster {
+		keys = append(keys, r.liveKey(""))
+	}
+	if _, _, err := r.durable(ctx, deleteScript, keys, r.prefix); err != nil {
+		return err
+	}
+	if r.cluster {
+		r.liveRemove(ctx, tag, []string{k})
+	}
+	return nil
+}
+
+// withLive appends the set of live sessions to the keys of a script that
+// deletes records, on a Redis that is not a Cluster (see liveKey).
+func (r *Redis) withLive(keys []string) []string {
+	if r.cluster {
+		return keys
+	}
+	return append(keys, r.liveKey(""))
 }
 
 // DeleteSubject implements Backend.
 func (r *Redis) DeleteSubject(ctx context.Context, sub string) (int, error) {
 	cctx, cancel := r.call(ctx)
-	legacy, err := legacySubjectScript.Run(cctx, r.c, []string{r.prefix + "u:" + sub}).Int()
+	legacy, err := legacySubjectScript.Run(cctx, r.c, r.withLive([]string{r.prefix + "u:" + sub})).Int()
 	cancel()
 	if err != nil {
 		return 0, err
 	}
 	// Last, so that on one Redis its WAIT covers the deletions above too.
-	n, err := r.durable(ctx, deleteSubjectScript, []string{r.subjectKey(sub), r.fenceKey(slotTag(sub))})
+	tag := slotTag(sub)
+	n, deleted, err := r.durable(ctx, deleteSubjectScript, r.withLive([]string{r.subjectKey(sub), r.fenceKey(tag)}))
 	if err != nil {
 		return 0, err
+	}
+	if r.cluster {
+		r.liveRemove(ctx, tag, deleted)
 	}
 	return legacy + n, nil
 }
@@ -694,7 +946,7 @@ func (r *Redis) DeleteSubject(ctx context.Context, sub string) (int, error) {
 // (the provider's, after the 503) finishes the work.
 func (r *Redis) DeleteSID(ctx context.Context, sid string) (int, error) {
 	cctx, cancel := r.call(ctx)
-	n, err := legacySIDScript.Run(cctx, r.c, []string{r.prefix + "d:" + sid}, r.prefix, sid).Int()
+	n, err := legacySIDScript.Run(cctx, r.c, r.withLive([]string{r.prefix + "d:" + sid}), r.prefix, sid).Int()
 	if err != nil {
 		cancel()
 		return 0, err
@@ -707,14 +959,18 @@ func (r *Redis) DeleteSID(ctx context.Context, sid string) (int, error) {
 	}
 	done := make([]any, 0, len(subs))
 	for _, sub := range subs {
-		m, err := r.durable(ctx, deleteSIDScript, []string{r.subjectKey(sub), r.fenceKey(slotTag(sub))}, sid)
+		tag := slotTag(sub)
+		m, deleted, err := r.durable(ctx, deleteSIDScript, r.withLive([]string{r.subjectKey(sub), r.fenceKey(tag)}), sid)
 		if err != nil {
 			return 0, err
+		}
+		if r.cluster {
+			r.liveRemove(ctx, tag, deleted)
 		}
 		n += m
 		done = append(done, sub)
 	}
-	if _, err := r.durable(ctx, sidDoneScript, []string{idx, r.fenceKey(slotTag(sid))}, done...); err != nil {
+	if _, _, err := r.durable(ctx, sidDoneScript, []string{idx, r.fenceKey(slotTag(sid))}, done...); err != nil {
 		return 0, err
 	}
 	return n, nil

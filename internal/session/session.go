@@ -32,6 +32,22 @@ import (
 // only expired).
 var ErrNotFound = errors.New("session: not found")
 
+// ExpiredError is the ErrNotFound of a Get whose record the backend still
+// held when its lifetime was over (the embedded store until its next sweep;
+// Redis only when the clocks disagree, as it forgets records by TTL
+// itself). It names the subject, so that the Store can report the session's
+// end instead of treating it as one that never was. Its message does not
+// repeat the subject: errors end up in logs.
+type ExpiredError struct {
+	Subject string
+}
+
+func (*ExpiredError) Error() string { return "session: expired" }
+
+// Is makes an ExpiredError an ErrNotFound for errors.Is: to every caller but
+// the Store it is a record that is not there.
+func (*ExpiredError) Is(target error) bool { return target == ErrNotFound }
+
 // ErrUnavailable wraps a backend failure (Redis down, disk error): the caller
 // can not tell whether a session exists.
 var ErrUnavailable = errors.New("session store unavailable")
@@ -45,7 +61,9 @@ var ErrEnded = errors.New("session ended meanwhile")
 // storageKey): a key made for a subject shares the subject's {tag}, which a
 // Redis Cluster needs to keep a record and its subject's index in one slot.
 type Backend interface {
-	// Get returns the entry stored under key, or ErrNotFound.
+	// Get returns the entry stored under key, or ErrNotFound; for a record
+	// it still holds past its expiry, an *ExpiredError (which is an
+	// ErrNotFound).
 	Get(ctx context.Context, key string) (Entry, error)
 	// Put stores val under key until m.Expires, indexed by m.Subject and,
 	// when not empty, by the provider's session id m.SID. Storing a new key
@@ -179,6 +197,13 @@ var _ sessions.Store = (*Store)(nil)
 // recordKey is the key of the *Record in sessions.Session.Values.
 type recordKey struct{}
 
+// endedKey is the key of an endedMark in sessions.Session.Values.
+type endedKey struct{}
+
+// endedMark is what New leaves on the anonymous session it returns for a
+// cookie whose session had expired: whose it was, and its storage key.
+type endedMark struct{ sub, key string }
+
 // NewStore returns a Store whose cookie is signed and encrypted with keys
 // derived from secret.
 func NewStore(backend Backend, secret []byte, opts Options) (*Store, error) {
@@ -246,7 +271,10 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // New returns the session named by the request's cookie, or a new empty one
 // when there is no cookie, the cookie does not verify, or the record is gone
 // or expired. Only a failing backend returns an error (wrapping
-// ErrUnavailable), together with a new empty session.
+// ErrUnavailable), together with a new empty session. The empty session
+// returned for a record that the backend still held past its lifetime is
+// marked (see EndedSubject and EndExpired), so that the end of that session
+// is reported once, when it is seen.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.Options = s.cookieOptions()
@@ -261,6 +289,9 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		// Ended, here or on another instance: nothing of it stays cached.
 		s.cache.forget(key)
 		s.cookies.forget(value)
+		if exp, ok := errors.AsType[*ExpiredError](err); ok {
+			sess.Values[endedKey{}] = endedMark{sub: exp.Subject, key: key}
+		}
 		return sess, nil
 	}
 	if err != nil {
@@ -278,6 +309,11 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	}
 	now := s.opts.Now()
 	if !s.alive(rec, now) {
+		// Held by the backend but past the lifetimes this Store enforces
+		// (shorter since the record was written, or another clock).
+		s.cache.forget(key)
+		s.cookies.forget(value)
+		sess.Values[endedKey{}] = endedMark{sub: rec.Subject, key: key}
 		return sess, nil
 	}
 	sess.ID = id
@@ -456,6 +492,54 @@ func (s *Store) Logout(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	http.SetCookie(w, s.expiredCookie())
 	return nil
+}
+
+// EndedSubject reports whether sess is the empty session that New returned
+// for a cookie whose session had expired (see New), and whose session it
+// was.
+func EndedSubject(sess *sessions.Session) (sub string, ok bool) {
+	if sess == nil {
+		return "", false
+	}
+	m, ok := sess.Values[endedKey{}].(endedMark)
+	return m.sub, ok
+}
+
+// endedOnceTTL is how long EndExpired remembers a session it ended: longer
+// than the requests that a browser sends at once with the same cookie take.
+const endedOnceTTL = time.Minute
+
+// EndExpired finishes a session that New found expired (see EndedSubject):
+// it deletes the dead record, so that the backend stops holding it, and
+// clears the cookie on w, so that the browser stops sending it. It returns
+// the subject and true for one request only, on every instance: requests
+// that the browser sent at once with the same cookie all find the record,
+// and the first to mark it in the backend (Once) reports the end. For any
+// other session it does nothing and returns false. The request is
+// anonymous either way, so a failing backend is logged, not returned: the
+// cookie is cleared all the same, and an undeleted record is removed by the
+// sweep or its TTL.
+func (s *Store) EndExpired(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (sub string, ok bool) {
+	if sess == nil {
+		return "", false
+	}
+	m, ok := sess.Values[endedKey{}].(endedMark)
+	if !ok {
+		return "", false
+	}
+	delete(sess.Values, endedKey{})
+	http.SetCookie(w, s.expiredCookie())
+	ctx := r.Context()
+	first, err := s.backend.Once(ctx, "ended:"+m.key, s.opts.Now().Add(endedOnceTTL))
+	if err != nil {
+		// Better a rare double count than an expiry not reported.
+		s.log.Warn("mark an expired session as reported", "err", err)
+		first = true
+	}
+	if err := s.delete(ctx, m.key); err != nil {
+		s.log.Warn("delete an expired session; the store removes it by itself", "err", err)
+	}
+	return m.sub, first
 }
 
 // Touch records activity on a session for the idle timeout. To keep requests
