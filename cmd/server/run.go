@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		}
 	}
 
-	backend, err := openSessionBackend(ctx, cfg, log, metrics)
+	backend, err := openSessionBackend(ctx, cfg, log, registerer)
 	if err != nil {
 		return err
 	}
