@@ -172,13 +172,18 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The attempt cookie is gone from this browser now, but a copy of the
-	// request could be replayed: every state is good for one callback only.
-	first, err := s.sessions.Backend().Once(r.Context(), "state:"+name, a.Created.Add(attemptTTL))
+	// request could be replayed: every state is good for one callback
+	// only. A used state is refused here, before the code goes to the
+	// provider; the state is marked used with the new session, in the same
+	// write (one transaction per login), which also refuses a replay that
+	// raced this one.
+	stateMark := session.OnceMark{Key: "state:" + name, Until: a.Created.Add(attemptTTL)}
+	used, err := s.sessions.Backend().Used(r.Context(), stateMark.Key)
 	if err != nil {
 		fail(loginUnavailable, errors.Join(session.ErrUnavailable, err))
 		return
 	}
-	if !first {
+	if used {
 		fail(loginState, badRequest("This sign-in response was already used.", errStateReplay))
 		return
 	}
@@ -208,7 +213,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		UserAgent: shorten(r.UserAgent(), maxStoredUserAgent),
 		ClientIP:  s.clientAddr(r).String(),
 	}
-	if err := s.sessions.Login(w, r, rec); err != nil {
+	if err := s.sessions.Login(w, r, rec, stateMark); err != nil {
+		if errors.Is(err, session.ErrUsed) {
+			fail(loginState, badRequest("This sign-in response was already used.", errStateReplay))
+			return
+		}
 		fail(loginUnavailable, err)
 		return
 	}

@@ -42,13 +42,13 @@ func TestRefreshOutageKeepsSession(t *testing.T) {
 	}
 	for _, tc := range outages {
 		t.Run(tc.name, func(t *testing.T) {
-			op, app := confSetup(t, oidctest.Config{TokenLifetime: time.Second}, map[string]string{
+			op, app := confSetup(t, oidctest.Config{TokenLifetime: 2 * time.Second}, map[string]string{
 				"OIDC_SCOPES":       "openid profile email offline_access",
 				"OIDC_HTTP_TIMEOUT": "700ms",
 			})
 			c := newClient(t)
 			confAssertLoggedIn(t, c, app, c.confLogin(app), "/profile", "Alice Conformance")
-			time.Sleep(1100 * time.Millisecond) // the tokens expire
+			time.Sleep(2100 * time.Millisecond) // the tokens expire
 			op.SetTokenOutage(tc.h)
 
 			page := c.get(app.URL + "/profile")
@@ -100,11 +100,11 @@ func TestRefreshOutageKeepsSession(t *testing.T) {
 	}
 
 	t.Run("invalid_grant ends the session", func(t *testing.T) {
-		op, app := confSetup(t, oidctest.Config{TokenLifetime: time.Second}, map[string]string{"OIDC_SCOPES": "openid profile email offline_access"})
+		op, app := confSetup(t, oidctest.Config{TokenLifetime: 2 * time.Second}, map[string]string{"OIDC_SCOPES": "openid profile email offline_access"})
 		op.SetScenario(oidctest.Scenario{Refresh: confToken(http.StatusBadRequest, "application/json", `{"error":"invalid_grant"}`)})
 		c := newClient(t)
 		confAssertLoggedIn(t, c, app, c.confLogin(app), "/profile", "Alice Conformance")
-		time.Sleep(1100 * time.Millisecond)
+		time.Sleep(2100 * time.Millisecond)
 		if r := c.get(app.URL + "/profile"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 			t.Errorf("after invalid_grant: GET /profile = %d to %q, want 303 to the login", r.StatusCode, r.Header.Get("Location"))
 		}

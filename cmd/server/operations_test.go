@@ -236,7 +236,7 @@ func TestSessionStoreMetrics(t *testing.T) {
 			want("after two logins", text, live, is(2), "2")
 			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "get"), positive, "> 0")
 			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "put"), is(2), "2")
-			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "once"), positive, "> 0 (the login states)")
+			want("after two logins", text, series("loginapp_session_store_operation_duration_seconds_count", "used"), positive, "> 0 (the login states, checked before the code exchange)")
 			want("after two logins", text, series("loginapp_session_store_errors_total", "get"), is(0), "0")
 			want("after two logins", text, `loginapp_sessions_removed_total{backend="`+st.backend+`",reason="cap"}`, is(0), "0")
 

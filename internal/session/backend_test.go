@@ -104,6 +104,26 @@ func TestBackendContract(t *testing.T) {
 	for _, name := range backendNames {
 		t.Run(name, func(t *testing.T) {
 			open := backend(t, name)
+			t.Run("put with a once key", func(t *testing.T) {
+				b := open(t, 0)
+				m := meta("alice", "", now, time.Minute)
+				m.Once, m.OnceUntil = "state:x", time.Now().Add(time.Minute)
+				if err := b.Put(ctx, testKey("alice", "o1"), []byte("v"), m); err != nil {
+					t.Fatalf("first put with the once key: %v", err)
+				}
+				if used, err := b.Used(ctx, "state:x"); err != nil || !used {
+					t.Fatalf("Used after the put = %v, %v; want true", used, err)
+				}
+				if err := b.Put(ctx, testKey("alice", "o2"), []byte("v"), m); !errors.Is(err, ErrUsed) {
+					t.Fatalf("second put with the same once key: err = %v, want ErrUsed", err)
+				}
+				if _, err := b.Get(ctx, testKey("alice", "o2")); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("the refused put stored its record: %v", err)
+				}
+				if first, _ := b.Once(ctx, "state:x", time.Now().Add(time.Minute)); first {
+					t.Fatal("Once after a put with that key says it is new")
+				}
+			})
 			t.Run("get put update delete", func(t *testing.T) {
 				b := open(t, 0)
 				a := testKey("alice", "a")

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,5 +281,63 @@ func TestBoltCountIsExact(t *testing.T) {
 	b.DeleteSubject(ctx, "alice")
 	if n, _ := b.Live(ctx); n != bucketLen(t, b, bucketSessions) {
 		t.Fatalf("Live = %d, the file holds %d", n, bucketLen(t, b, bucketSessions))
+	}
+}
+
+// TestBoltSweepInChunks: a sweep over more records than a chunk removes
+// exactly the expired ones, keeps the count right, and lets writes in
+// between its chunks.
+func TestBoltSweepInChunks(t *testing.T) {
+	b := newTestBoltMax(t, 100000)
+	ctx := context.Background()
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	b.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	const n = 3*sweepChunk + 7
+	var fill sync.WaitGroup
+	for w := range 16 {
+		fill.Go(func() {
+			for i := w; i < n; i += 16 {
+				ttl := 3 * time.Hour
+				if i%2 == 0 {
+					ttl = time.Minute
+				}
+				sub := fmt.Sprintf("u%d", i%97)
+				if err := b.Put(ctx, testKey(sub, fmt.Sprintf("k%05d", i)), []byte("v"), meta(sub, "", now, ttl)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	fill.Wait()
+	clock.Store(now.Add(time.Hour).UnixNano()) // the one-minute records are over
+	done := make(chan struct{})
+	var wrote atomic.Int32
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			if b.Put(ctx, testKey("writer", fmt.Sprintf("w%02d", i)), []byte("v"), meta("writer", "", time.Now(), time.Hour)) == nil {
+				wrote.Add(1)
+			}
+		}
+	}()
+	removed, err := b.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if want := (n + 1) / 2; removed != want {
+		t.Errorf("Sweep removed %d, want the %d expired", removed, want)
+	}
+	live, _ := b.Live(ctx)
+	if want := n/2 + int(wrote.Load()); live != want {
+		t.Errorf("Live after the sweep = %d, want %d", live, want)
+	}
+	for i := range n {
+		_, err := b.Get(ctx, testKey(fmt.Sprintf("u%d", i%97), fmt.Sprintf("k%05d", i)))
+		if i%2 == 1 && err != nil {
+			t.Fatalf("a live record was swept: %v", err)
+		}
 	}
 }

@@ -53,9 +53,13 @@ const maxRecord = 4 << 20
 var errCorruptRecord = errors.New("corrupt session record")
 
 var (
+	// The fastest level: with a dictionary most of an encoding is the
+	// reset of the dictionary's tables, which at the default level cost a
+	// sixth of a login's CPU; the fastest costs half as much for about 10
+	// more bytes a record (docs/BENCHMARKS.md).
 	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
 		e, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithEncoderDictRaw(dictV2ID, []byte(dictV2)),
 			zstd.WithWindowSize(1<<16),
 			zstd.WithLowerEncoderMem(true),

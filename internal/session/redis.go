@@ -708,6 +708,18 @@ func (r *Redis) put(ctx context.Context, key string, val []byte, m Meta, mustExi
 	if seen.IsZero() {
 		seen = now
 	}
+	if m.Once != "" {
+		// A key of its own slot, so a step of its own before the record:
+		// a failure after it leaves the key used and no session, which is
+		// what a replay would find anyway (the code is spent).
+		first, err := r.Once(ctx, m.Once, m.OnceUntil)
+		if err != nil {
+			return err
+		}
+		if !first {
+			return ErrUsed
+		}
+	}
 	ctx, cancel := r.call(ctx)
 	defer cancel()
 	if m.SID != "" {

@@ -118,7 +118,17 @@ type Meta struct {
 	LastSeen time.Time
 	// Expires is when the backend may forget the record.
 	Expires time.Time
+	// Once, when set on a Put, records that Once key (as Backend.Once
+	// would, until OnceUntil) in the same write, and stores nothing but
+	// fails with ErrUsed when it was recorded already: a login marks its
+	// state used with the session it creates, in one transaction. It is
+	// not kept with the record.
+	Once      string
+	OnceUntil time.Time
 }
+
+// ErrUsed is returned by a Put whose Meta.Once key was already recorded.
+var ErrUsed = errors.New("session: once key already used")
 
 // Entry is a stored record with its Meta. Records stored by an earlier
 // version have no LastSeen.
@@ -424,6 +434,10 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		return fmt.Errorf("encode session: %w", err)
 	}
 	m := Meta{Subject: rec.Subject, SID: rec.SID, LastSeen: rec.LastSeen, Expires: s.expires(rec)}
+	if mark, ok := sess.Values[onceKey{}].(OnceMark); ok && create {
+		m.Once, m.OnceUntil = mark.Key, mark.Until
+		delete(sess.Values, onceKey{})
+	}
 	if create {
 		err = s.backend.Put(r.Context(), storageKey(sess.ID), data, m)
 	} else {
@@ -432,6 +446,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	if errors.Is(err, ErrNotFound) {
 		http.SetCookie(w, s.expiredCookie())
 		return ErrEnded
+	}
+	if errors.Is(err, ErrUsed) {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -458,9 +475,22 @@ func (s *Store) delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// OnceMark is a Once key that a login records with its new session, in the
+// same write (see Meta.Once): the login's state, so that a replayed
+// callback can not create a second session.
+type OnceMark struct {
+	Key   string
+	Until time.Time
+}
+
+// onceKey is the key of a pending OnceMark in sessions.Session.Values.
+type onceKey struct{}
+
 // Login starts a new session for rec, always under a new id: an id the
-// browser presented before login is deleted, never promoted.
-func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record) error {
+// browser presented before login is deleted, never promoted. With marks,
+// the first mark's key is recorded with the new session in one write, and
+// a key that was recorded already fails the login with ErrUsed.
+func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record, marks ...OnceMark) error {
 	if old, err := s.New(r, s.name); err == nil && !old.IsNew {
 		if err := s.delete(r.Context(), storageKey(old.ID)); err != nil {
 			return err
@@ -472,6 +502,9 @@ func (s *Store) Login(w http.ResponseWriter, r *http.Request, rec *Record) error
 	sess.Options = s.cookieOptions()
 	sess.IsNew = true
 	sess.Values[recordKey{}] = rec
+	if len(marks) > 0 {
+		sess.Values[onceKey{}] = marks[0]
+	}
 	return s.Save(r, w, sess)
 }
 
