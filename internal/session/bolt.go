@@ -71,7 +71,11 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "sessions.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	// The freelist is written with each commit: without it (NoFreelistSync)
+	// bbolt rebuilds it at every open by walking every page, 1.35 s for a
+	// file of a million sessions, against 8 ms with it; a commit costs the
+	// same either way (docs/BENCHMARKS.md).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
 	if err == nil {
 		// Concurrent writes wait at most this long to share a commit.
 		db.MaxBatchDelay = 2 * time.Millisecond
