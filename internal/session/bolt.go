@@ -481,8 +481,9 @@ func (b *Bolt) Sweep() (int, error) {
 	now := b.now().UnixNano()
 	n := 0
 	// Expired keys are found in read transactions, which writers do not
-	// wait for, and deleted sweepChunk at a time, so that sweeping a
-	// million sessions never holds the write lock for more than a few
+	// wait for, and deleted sweepChunk at a time (each delete rewrites
+	// pages), so that sweeping a million sessions never holds the write
+	// lock for more than a few
 	// milliseconds at once: logins and activity go on meanwhile.
 	var after []byte
 	for {
@@ -565,7 +566,7 @@ func (b *Bolt) Sweep() (int, error) {
 // sweep removes, and sweepScan how many records one read transaction looks
 // at.
 const (
-	sweepChunk = 1000
+	sweepChunk = 250
 	sweepScan  = 20000
 )
 
