@@ -48,16 +48,23 @@ func newDraftCodec(secret []byte) (*securecookie.SecureCookie, error) {
 	return c, nil
 }
 
+// accountUser returns the signed-in user for an account action, or
+// answers (404 without a management client; the login for the anonymous)
+// and returns nil.
+func (s *Server) accountUser(w http.ResponseWriter, r *http.Request) *user {
+	if s.accounts == nil {
+		s.notFound(w, r)
+		return nil
+	}
+	return s.requireUser(w, r, true)
+}
+
 // editProfile is GET /profile/edit: the form in place of the name area
 // (htmx), or the whole page with it. Opening it asks for a recent
 // authentication first, so that the user types after, not before, going
 // to the provider.
 func (s *Server) editProfile(w http.ResponseWriter, r *http.Request) {
-	if s.accounts == nil {
-		s.notFound(w, r)
-		return
-	}
-	u := s.requireUser(w, r, true)
+	u := s.accountUser(w, r)
 	if u == nil || !s.requireRecentAuth(w, r, u, editPath) {
 		return
 	}
@@ -76,11 +83,7 @@ func (s *Server) editProfile(w http.ResponseWriter, r *http.Request) {
 
 // saveProfile is POST /profile/edit.
 func (s *Server) saveProfile(w http.ResponseWriter, r *http.Request) {
-	if s.accounts == nil {
-		s.notFound(w, r)
-		return
-	}
-	u := s.requireUser(w, r, true)
+	u := s.accountUser(w, r)
 	if u == nil {
 		return
 	}
@@ -150,11 +153,7 @@ func (s *Server) saveProfile(w http.ResponseWriter, r *http.Request) {
 
 // sendVerificationEmail is POST /profile/verify-email.
 func (s *Server) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
-	if s.accounts == nil {
-		s.notFound(w, r)
-		return
-	}
-	u := s.requireUser(w, r, true)
+	u := s.accountUser(w, r)
 	if u == nil {
 		return
 	}
@@ -179,11 +178,7 @@ func (s *Server) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 // changePassword is POST /profile/password: the provider emails a link to
 // choose a new password (database users only).
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
-	if s.accounts == nil {
-		s.notFound(w, r)
-		return
-	}
-	u := s.requireUser(w, r, true)
+	u := s.accountUser(w, r)
 	if u == nil {
 		return
 	}

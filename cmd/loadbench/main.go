@@ -447,26 +447,15 @@ func bench(o options) error {
 	return nil
 }
 
-func waitReady(base string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready in 20s", base)
-}
+func waitReady(base string) error { return waitFor(base, "/readyz") }
 
 // waitHealthy waits for /healthz (the baseline has no /readyz).
-func waitHealthy(base string) error {
+func waitHealthy(base string) error { return waitFor(base, "/healthz") }
+
+func waitFor(base, path string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/healthz")
+		resp, err := http.Get(base + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -475,7 +464,7 @@ func waitHealthy(base string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not healthy in 20s", base)
+	return fmt.Errorf("%s%s not 200 in 20s", base, path)
 }
 
 var authRequestID = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
