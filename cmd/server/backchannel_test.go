@@ -374,3 +374,46 @@ func TestSessBackchannelLogoutStoreFault(t *testing.T) {
 		})
 	}
 }
+
+// TestSessBackchannelLimits: one client can make the endpoint verify and
+// log only so much: beyond 600 requests a minute it gets 429 with
+// Retry-After, and a rejected token's text in the log is cut short however
+// long the client made it.
+func TestSessBackchannelLimits(t *testing.T) {
+	a := sessStartBCAppWith(t, map[string]string{"LOG_LEVEL": "info"})
+	huge := a.op.logoutClaims("u-huge", "")
+	huge["iss"] = strings.Repeat("https://evil.example/", 1500) // 31 KB in the error
+	if r := a.logout(t, a.op.sign(t, a.op.key, "logout+jwt", huge)); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("huge forged token: %d, want 400", r.StatusCode)
+	}
+	time.Sleep(300 * time.Millisecond) // info lines are written in batches
+	refused := 0
+	for _, line := range strings.Split(a.app.Stderr.String(), "\n") {
+		if strings.Contains(line, "back-channel logout refused") {
+			refused++
+			if len(line) > 1000 {
+				t.Errorf("a rejected token made a %d-byte log line", len(line))
+			}
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d log lines for the refused token, want 1:\n%.3000s", refused, a.app.Stderr.String())
+	}
+	c := newClient(t)
+	limited := 0
+	for i := range 650 {
+		r := c.postForm(a.app.URL+"/backchannel-logout", url.Values{"logout_token": {"not-a-jwt"}})
+		if r.StatusCode == http.StatusTooManyRequests {
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			if limited == 0 && i < 599 {
+				t.Fatalf("limited after %d requests, want 600", i)
+			}
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("650 requests in a minute from one client were never limited")
+	}
+}
