@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/loginapp/login/internal/session/redistest"
 )
 
 const (
@@ -318,5 +320,38 @@ func TestAccountVerificationEmail(t *testing.T) {
 	}
 	if r := c.postForm(app.URL+"/profile/verify-email", url.Values{}, "Sec-Fetch-Site", "same-origin", "HX-Request", "true"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("HX-Retarget") != "#alerts" {
 		t.Errorf("a second one within a minute = %d HX-Retarget %q, want a 429 alert", r.StatusCode, r.Header.Get("HX-Retarget"))
+	}
+}
+
+// TestAccountSessionsTwoInstances: two instances on one Redis list the
+// same sessions, and a session ended on A is gone on B at once.
+func TestAccountSessionsTwoInstances(t *testing.T) {
+	rds := redistest.Start(t)
+	cl := sessStartCluster(t, 2, time.Hour, map[string]string{"SESSION_STORE": rds.URL()})
+	appA, appB := cl.apps[0], cl.apps[1]
+	a, b := newClient(t), newClient(t)
+	a.UserAgent, b.UserAgent = uaFirefoxLinux, uaSafariIPhone
+	sessLogin(t, a, appA, "alice")
+	sessLogin(t, b, appB, "alice")
+	onA := sessionRows(t, a.get(appA.URL+"/profile/sessions", "HX-Request", "true"))
+	onB := sessionRows(t, b.get(appB.URL+"/profile/sessions", "HX-Request", "true"))
+	if len(onA) != 2 || len(onB) != 2 {
+		t.Fatalf("A lists %d sessions, B %d; want both on both", len(onA), len(onB))
+	}
+	var end string
+	for _, r := range onA {
+		if r.Find(`[data-testid="this-device"]`).Length() == 0 {
+			end = endForm(t, r)
+		}
+	}
+	if r := a.postForm(appA.URL+end, url.Values{}, "Sec-Fetch-Site", "same-origin"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("ending B's session on A = %d", r.StatusCode)
+	}
+	if sessLoggedIn(t, b, appB) {
+		t.Error("the session ended on A still works on B")
+	}
+	// A's cookie works on B too (one secret, one Redis): B lists only A.
+	if n := len(sessionRows(t, a.get(appB.URL+"/profile/sessions", "HX-Request", "true"))); n != 1 {
+		t.Errorf("B lists %d sessions after the end, want 1", n)
 	}
 }

@@ -6,6 +6,10 @@ package main
 //
 //	go test ./cmd/server -run '^$' -bench SessProfile -benchmem -count 5
 //
+// Each backend is measured with the user signed in once and on 50
+// devices (SESSION_MAX_PER_USER's default): a user's other sessions must
+// cost their /profile nothing.
+//
 // "memory" keeps sessions in a map in process memory: the same request
 // path without any storage cost, the baseline of the same run. The session
 // is a realistic one: the large Auth0 userinfo and a 2 KB ID token.
@@ -15,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,7 +108,7 @@ func sessRealisticRecord(b *testing.B) *session.Record {
 
 // sessBenchServer is the app's handler on backend, with a logged-in
 // session's cookie.
-func sessBenchServer(b *testing.B, backend session.Backend) (http.Handler, *http.Cookie) {
+func sessBenchServer(b *testing.B, backend session.Backend, perUser int) (http.Handler, *http.Cookie) {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // an access line per request, as in production
 	store, err := session.NewStore(backend, []byte(sessSecret), session.Options{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour, Logger: log})
@@ -116,11 +121,17 @@ func sessBenchServer(b *testing.B, backend session.Backend) (http.Handler, *http
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := httptest.NewRecorder()
-	if err := store.Login(w, httptest.NewRequest(http.MethodGet, "/callback", nil), sessRealisticRecord(b)); err != nil {
-		b.Fatal(err)
+	rec := sessRealisticRecord(b)
+	var cookie *http.Cookie
+	for range perUser {
+		w := httptest.NewRecorder()
+		copy := *rec
+		if err := store.Login(w, httptest.NewRequest(http.MethodGet, "/callback", nil), &copy); err != nil {
+			b.Fatal(err)
+		}
+		cookie = w.Result().Cookies()[0]
 	}
-	return srv, w.Result().Cookies()[0]
+	return srv, cookie
 }
 
 // sessNullWriter keeps nothing, so that the benchmark measures the handler.
@@ -159,18 +170,21 @@ func BenchmarkSessProfile(b *testing.B) {
 		}},
 	}
 	for _, bk := range backends {
-		b.Run(bk.name, func(b *testing.B) {
-			srv, cookie := sessBenchServer(b, bk.open(b))
-			r := httptest.NewRequest(http.MethodGet, "/profile", nil)
-			r.AddCookie(cookie)
-			b.ReportAllocs()
-			for b.Loop() {
-				w := &sessNullWriter{h: http.Header{}}
-				srv.ServeHTTP(w, r)
-				if w.status != http.StatusOK {
-					b.Fatalf("GET /profile: status %d", w.status)
+		for _, perUser := range []int{1, 50} {
+			b.Run(fmt.Sprintf("%s/%d-sessions", bk.name, perUser), func(b *testing.B) {
+				rds.Client().FlushAll(context.Background())
+				srv, cookie := sessBenchServer(b, bk.open(b), perUser)
+				r := httptest.NewRequest(http.MethodGet, "/profile", nil)
+				r.AddCookie(cookie)
+				b.ReportAllocs()
+				for b.Loop() {
+					w := &sessNullWriter{h: http.Header{}}
+					srv.ServeHTTP(w, r)
+					if w.status != http.StatusOK {
+						b.Fatalf("GET /profile: status %d", w.status)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
