@@ -77,7 +77,7 @@ func TestSessionsAcrossBrowsers(t *testing.T) {
 // TestEditProfile: Edit profile in place, Cancel restores the card, a
 // validation error keeps what was typed and says why next to the field,
 // Save swaps the updated card in, and a fresh login shows the new name.
-// All by keyboard.
+// Keyboard only: Tab, Shift+Tab, Enter, Backspace and typing.
 func TestEditProfile(t *testing.T) {
 	needBrowser(t)
 	t.Parallel()
@@ -95,22 +95,24 @@ func TestEditProfile(t *testing.T) {
 	tb.sameDocument("Edit profile")
 	tb.look("edit-profile")
 
-	tb.click(`[data-testid="cancel-edit"]`)
+	tb.tabTo(`[data-testid="cancel-edit"]`, 20)
+	tb.press(kb.Enter)
 	tb.waitVisible(`[data-testid="profile-head"]`)
 	if got := tb.text(`[data-testid="profile-name"]`); got != "Bob Builder" {
 		t.Errorf("after Cancel the name is %q", got)
 	}
 	tb.sameDocument("Cancel")
 
-	tb.click(`[data-testid="edit-profile"]`)
+	tb.tabTo(`[data-testid="edit-profile"]`, 20)
+	tb.press(kb.Enter)
 	tb.waitVisible(`[data-testid="profile-form"]`)
-	tb.do("type a picture that is not https",
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="picture"]').value = ""`),
-		chromedp.SendKeys(chromedp.CSS(`input[name="picture"]`), "http://insecure.example/bob.png"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="nickname"]').value = ""`),
-		chromedp.SendKeys(chromedp.CSS(`input[name="nickname"]`), "robbie"),
-	)
-	tb.click(`[data-testid="save-profile"]`)
+	// Bob has no picture: type one that is not https, and a new nickname.
+	tb.tabTo(`input[name="nickname"]`, 20)
+	tb.press(strings.Repeat(kb.Backspace, len("bob")) + "robbie")
+	tb.tabTo(`input[name="picture"]`, 1)
+	tb.press("http://insecure.example/bob.png")
+	tb.tabTo(`[data-testid="save-profile"]`, 6)
+	tb.press(kb.Enter)
 	tb.waitVisible(`[data-testid="error-picture"]`)
 	tb.sameDocument("a validation error")
 	if got := eval[string](tb, `document.querySelector('input[name="nickname"]').value`); got != "robbie" {
@@ -121,12 +123,12 @@ func TestEditProfile(t *testing.T) {
 	}
 	tb.look("edit-profile-error")
 
-	tb.do("type a good name, and no picture",
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="name"]').value = ""`),
-		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "Robert Builder"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="picture"]').value = ""`),
-	)
-	tb.focusOn(`[data-testid="save-profile"]`)
+	// Fix it: the name, and no picture after all.
+	tb.tabTo(`input[name="name"]`, 20)
+	tb.press(strings.Repeat(kb.Backspace, len("Bob Builder")) + "Robert Builder")
+	tb.tabTo(`input[name="picture"]`, 3)
+	tb.press(strings.Repeat(kb.Backspace, len("http://insecure.example/bob.png")))
+	tb.tabTo(`[data-testid="save-profile"]`, 6)
 	tb.press(kb.Enter)
 	tb.waitVisible(`[data-testid="profile-notice"]`)
 	tb.sameDocument("Save")
@@ -143,10 +145,4 @@ func TestEditProfile(t *testing.T) {
 	if got := fresh.text(`[data-testid="profile-name"]`); got != "Robert Builder" {
 		t.Errorf("a fresh login shows %q, want the saved name", got)
 	}
-}
-
-// focusOn moves the focus to the element, as a Tab would.
-func (tb *tab) focusOn(sel string) {
-	tb.t.Helper()
-	tb.do("focus "+sel, chromedp.Focus(chromedp.CSS(sel)))
 }
