@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,11 +60,12 @@ func newRecordGen(t testing.TB) *recordGen {
 	flags, _ := meta["feature_flags"].(map[string]any)
 	picked := map[string]any{}
 	g.claims["https://app.example.com/flags"] = picked
-	for k, v := range flags {
+	// In the flags' order, so that every run measures the same record.
+	for _, k := range slices.Sorted(maps.Keys(flags)) {
 		if len(g.token("google-oauth2|000000000000000000000", "x")) >= 2048 {
 			break
 		}
-		picked[k] = v
+		picked[k] = flags[k]
 	}
 	return g
 }
