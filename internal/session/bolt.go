@@ -108,6 +108,32 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 
 func indexKey(v, key string) []byte { return []byte(v + "\x00" + key) }
 
+// subIndexValue is the value of a session's subject index entry: its
+// expiry and last activity (unix nanoseconds, big-endian), the same as in
+// the session's entry, so that the cap on sessions per subject is decided
+// from the index alone, in order, without a lookup of each session.
+func subIndexValue(m Meta) []byte {
+	var seen int64
+	if !m.LastSeen.IsZero() {
+		seen = m.LastSeen.UnixNano()
+	}
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(m.Expires.UnixNano()))
+	return binary.BigEndian.AppendUint64(b, uint64(seen))
+}
+
+// readSubIndexValue reads subIndexValue; ok is false for the empty value of
+// an index entry written by an earlier version.
+func readSubIndexValue(v []byte) (expires, seen time.Time, ok bool) {
+	if len(v) != 16 {
+		return time.Time{}, time.Time{}, false
+	}
+	expires = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+	if n := int64(binary.BigEndian.Uint64(v[8:])); n != 0 {
+		seen = time.Unix(0, n)
+	}
+	return expires, seen, true
+}
+
 // readCount returns the stored count of sessions and the id of the
 // transaction that wrote it; ok is false when there is none.
 func readCount(tx *bolt.Tx) (n uint64, txid uint64, ok bool) {
@@ -259,7 +285,7 @@ func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
 		if err := sessions.Put([]byte(key), encodeEntry(m, val)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketSub).Put(indexKey(m.Subject, key), nil); err != nil {
+		if err := tx.Bucket(bucketSub).Put(indexKey(m.Subject, key), subIndexValue(m)); err != nil {
 			return err
 		}
 		if m.SID != "" {
@@ -293,20 +319,33 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, end
 	}
 	var others []held
 	var dead [][]byte
-	sessions := tx.Bucket(bucketSessions)
+	var sessions *bolt.Bucket
 	prefix := []byte(sub + "\x00")
 	c := tx.Bucket(bucketSub).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		key := bytes.Clone(k[len(prefix):])
 		if string(key) == keep {
 			continue
 		}
-		e, err := decodeEntry(sessions.Get(key))
-		if err != nil || !now.Before(e.Expires) {
+		expires, seen, ok := readSubIndexValue(v)
+		if !ok {
+			// An index entry written before it carried the times: read
+			// them from the session.
+			if sessions == nil {
+				sessions = tx.Bucket(bucketSessions)
+			}
+			e, err := decodeEntry(sessions.Get(key))
+			if err != nil {
+				dead = append(dead, key)
+				continue
+			}
+			expires, seen = e.Expires, e.LastSeen
+		}
+		if !now.Before(expires) {
 			dead = append(dead, key)
 			continue
 		}
-		others = append(others, held{key, e.LastSeen})
+		others = append(others, held{key, seen})
 	}
 	for _, k := range dead {
 		gone, err := deleteTx(tx, k)
@@ -328,9 +367,20 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, end
 		}
 		return bytes.Compare(x.key, y.key)
 	})
-	for _, h := range others[:over] {
-		if _, err := deleteTx(tx, h.key); err != nil {
+	for _, h := range others {
+		if ended >= over {
+			break
+		}
+		gone, err := deleteTx(tx, h.key)
+		if err != nil {
 			return expired, ended, err
+		}
+		if !gone {
+			// An index entry left behind by a corrupt session, counted
+			// as one: drop it, and there is one fewer to end.
+			tx.Bucket(bucketSub).Delete(append(bytes.Clone(prefix), h.key...))
+			over--
+			continue
 		}
 		ended++
 	}
