@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,7 +32,7 @@ var baselinePage = func() []byte {
 // serveBaseline is the baseline process: a bare net/http server with the
 // fixed page at / and a minimal login (redirect with state, code exchange,
 // nothing else checked) at /login and /callback.
-func serveBaseline(addr, issuer, clientID, clientSecret string) error {
+func serveBaseline(addr, debugAddr, issuer, clientID, clientSecret string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -72,6 +74,11 @@ func serveBaseline(addr, issuer, clientID, clientSecret string) error {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(baselinePage)
 	})
+	if debugAddr != "" {
+		if err := serveBaselineProfiles(debugAddr); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("listening on %s\n", base)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	// Stop on SIGINT or SIGTERM even when started with SIGINT ignored (as
@@ -88,5 +95,34 @@ func serveBaseline(addr, issuer, clientID, clientSecret string) error {
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		return err
 	}
+	return nil
+}
+
+// serveBaselineProfiles serves the baseline's CPU and heap profiles on a
+// loopback address of their own, in the paths the app's DEBUG_ADDR uses,
+// so that -pprof profiles both sides of each comparison.
+func serveBaselineProfiles(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || secs < 1 || secs > 600 {
+			http.Error(w, "seconds: 1 to 600", http.StatusBadRequest)
+			return
+		}
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		time.Sleep(time.Duration(secs) * time.Second)
+		pprof.StopCPUProfile()
+	})
+	mux.HandleFunc("GET /debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
+		pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	go (&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
 	return nil
 }

@@ -51,7 +51,7 @@ type options struct {
 
 func main() {
 	var o options
-	var baselineAddr, issuer, clientID, clientSecret string
+	var baselineAddr, baselineDebug, issuer, clientID, clientSecret string
 	smoke := flag.Bool("smoke", false, "a few seconds in all: to check that the benchmark works, not to measure")
 	timeout := flag.Duration("timeout", 20*time.Minute, "give up (and stop every child process) after this long")
 	flag.StringVar(&o.server, "server", "bin/server", "the server binary to measure (a release build: go build -o bin/server ./cmd/server)")
@@ -65,12 +65,13 @@ func main() {
 	flag.StringVar(&o.redisCPU, "redis-cpu", "1", "CPU for redis-server: 1 (default) stands for Redis on another machine, sharing the load generator's core rather than the app's; 0 puts it on the app's core")
 	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and heap profiles of the app under load (last round) into this directory")
 	flag.StringVar(&baselineAddr, "baseline-serve", "", "internal: serve the baseline on this address")
+	flag.StringVar(&baselineDebug, "baseline-debug", "", "internal: serve the baseline's profiles on this address")
 	flag.StringVar(&issuer, "issuer", "", "internal: the baseline's provider")
 	flag.StringVar(&clientID, "client-id", "", "internal")
 	flag.StringVar(&clientSecret, "client-secret", "", "internal")
 	flag.Parse()
 	if baselineAddr != "" {
-		if err := serveBaseline(baselineAddr, issuer, clientID, clientSecret); err != nil {
+		if err := serveBaseline(baselineAddr, baselineDebug, issuer, clientID, clientSecret); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -287,9 +288,9 @@ func bench(o options) error {
 	self, _ := os.Executable()
 
 	appAddr, redisAppAddr, baseAddr, metricsAppAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
-	debugAddr, rdebugAddr := "", ""
+	debugAddr, rdebugAddr, baseDebugAddr := "", "", ""
 	if o.pprofDir != "" {
-		debugAddr, rdebugAddr = freeAddr(), freeAddr()
+		debugAddr, rdebugAddr, baseDebugAddr = freeAddr(), freeAddr(), freeAddr()
 		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
 			return err
 		}
@@ -307,7 +308,11 @@ func bench(o options) error {
 	defer idp.Close()
 	user := idp.Users()[0]
 
-	baseline, err := startProc([]string{self, "-baseline-serve", baseAddr, "-issuer", idp.Issuer(), "-client-id", "bench", "-client-secret", "bench-secret"}, []string{"PATH=" + os.Getenv("PATH")})
+	baseArgs := []string{self, "-baseline-serve", baseAddr, "-issuer", idp.Issuer(), "-client-id", "bench", "-client-secret", "bench-secret"}
+	if baseDebugAddr != "" {
+		baseArgs = append(baseArgs, "-baseline-debug", baseDebugAddr)
+	}
+	baseline, err := startProc(baseArgs, []string{"PATH=" + os.Getenv("PATH")})
 	if err != nil {
 		return err
 	}
@@ -339,7 +344,7 @@ func bench(o options) error {
 	}
 
 	targets := []target{
-		{name: "baseline: bare net/http, fixed 2 KB page", url: baseline.url + "/", marker: "Baseline page"},
+		{name: "baseline: bare net/http, fixed 2 KB page", slug: "baseline", debug: baseDebugAddr, url: baseline.url + "/", marker: "Baseline page"},
 		{name: "authenticated /profile", slug: "profile", debug: debugAddr, url: app.url + "/profile", headers: []string{"Cookie: " + cookie}, marker: user.Name},
 		{name: "/profile/userinfo fragment (htmx)", slug: "userinfo", debug: debugAddr, url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
 		{name: "anonymous index /", slug: "index", debug: debugAddr, url: app.url + "/", marker: "Log In"},
@@ -420,9 +425,20 @@ func bench(o options) error {
 			return err
 		}
 	}
+	if o.pprofDir != "" {
+		loginProfiled = make(chan error, 1)
+		go func() {
+			loginProfiled <- saveProfiles(target{slug: "baseline-login", debug: baseDebugAddr}, 4*time.Second, o.pprofDir)
+		}()
+	}
 	baseLogin, err := measureLogins(baseline, user, o.logins, false)
 	if err != nil {
 		return err
+	}
+	if loginProfiled != nil {
+		if err := <-loginProfiled; err != nil {
+			return err
+		}
 	}
 
 	// Cold start, outside dev mode, against the running provider.
