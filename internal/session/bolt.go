@@ -108,32 +108,6 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 
 func indexKey(v, key string) []byte { return []byte(v + "\x00" + key) }
 
-// subIndexValue is the value of a session's subject index entry: its
-// expiry and last activity (unix nanoseconds, big-endian), the same as in
-// the session's entry, so that the cap on sessions per subject is decided
-// from the index alone, in order, without a lookup of each session.
-func subIndexValue(m Meta) []byte {
-	var seen int64
-	if !m.LastSeen.IsZero() {
-		seen = m.LastSeen.UnixNano()
-	}
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(m.Expires.UnixNano()))
-	return binary.BigEndian.AppendUint64(b, uint64(seen))
-}
-
-// readSubIndexValue reads subIndexValue; ok is false for the empty value of
-// an index entry written by an earlier version.
-func readSubIndexValue(v []byte) (expires, seen time.Time, ok bool) {
-	if len(v) != 16 {
-		return time.Time{}, time.Time{}, false
-	}
-	expires = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-	if n := int64(binary.BigEndian.Uint64(v[8:])); n != 0 {
-		seen = time.Unix(0, n)
-	}
-	return expires, seen, true
-}
-
 // readCount returns the stored count of sessions and the id of the
 // transaction that wrote it; ok is false when there is none.
 func readCount(tx *bolt.Tx) (n uint64, txid uint64, ok bool) {
@@ -285,7 +259,7 @@ func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
 		if err := sessions.Put([]byte(key), encodeEntry(m, val)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketSub).Put(indexKey(m.Subject, key), subIndexValue(m)); err != nil {
+		if err := tx.Bucket(bucketSub).Put(indexKey(m.Subject, key), nil); err != nil {
 			return err
 		}
 		if m.SID != "" {
@@ -309,9 +283,10 @@ func (b *Bolt) put(key string, val []byte, m Meta, mustExist bool) error {
 }
 
 // capTx ends the least recently active sessions of sub beyond the cap, the
-// new one (keep) aside, in the transaction that stores it; it drops the
-// subject's expired sessions on the way. It says how many of each it
-// removed.
+// new one (keep) aside, in the transaction that stores it. Below the cap it
+// reads the subject index alone; at the cap it reads the subject's
+// sessions and drops the expired ones on the way. It says how many of each
+// it removed.
 func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, ended int, err error) {
 	type held struct {
 		key  []byte
@@ -319,33 +294,27 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, end
 	}
 	var others []held
 	var dead [][]byte
-	var sessions *bolt.Bucket
 	prefix := []byte(sub + "\x00")
+	var keys [][]byte
 	c := tx.Bucket(bucketSub).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		key := bytes.Clone(k[len(prefix):])
-		if string(key) == keep {
-			continue
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if key := k[len(prefix):]; string(key) != keep {
+			keys = append(keys, bytes.Clone(key))
 		}
-		expires, seen, ok := readSubIndexValue(v)
-		if !ok {
-			// An index entry written before it carried the times: read
-			// them from the session.
-			if sessions == nil {
-				sessions = tx.Bucket(bucketSessions)
-			}
-			e, err := decodeEntry(sessions.Get(key))
-			if err != nil {
-				dead = append(dead, key)
-				continue
-			}
-			expires, seen = e.Expires, e.LastSeen
-		}
-		if !now.Before(expires) {
+	}
+	if len(keys)+1 <= b.max {
+		// Under the cap even if none has expired: nothing to read; the
+		// sweep removes the expired ones.
+		return 0, 0, nil
+	}
+	sessions := tx.Bucket(bucketSessions)
+	for _, key := range keys {
+		e, err := decodeEntry(sessions.Get(key))
+		if err != nil || !now.Before(e.Expires) {
 			dead = append(dead, key)
 			continue
 		}
-		others = append(others, held{key, seen})
+		others = append(others, held{key, e.LastSeen})
 	}
 	for _, k := range dead {
 		gone, err := deleteTx(tx, k)
@@ -367,20 +336,9 @@ func (b *Bolt) capTx(tx *bolt.Tx, sub, keep string, now time.Time) (expired, end
 		}
 		return bytes.Compare(x.key, y.key)
 	})
-	for _, h := range others {
-		if ended >= over {
-			break
-		}
-		gone, err := deleteTx(tx, h.key)
-		if err != nil {
+	for _, h := range others[:over] {
+		if _, err := deleteTx(tx, h.key); err != nil {
 			return expired, ended, err
-		}
-		if !gone {
-			// An index entry left behind by a corrupt session, counted
-			// as one: drop it, and there is one fewer to end.
-			tx.Bucket(bucketSub).Delete(append(bytes.Clone(prefix), h.key...))
-			over--
-			continue
 		}
 		ended++
 	}

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -344,19 +343,17 @@ func TestBoltSweepInChunks(t *testing.T) {
 	}
 }
 
-// TestBoltCapFromIndex: the cap on sessions per subject is decided from the
-// subject index, which carries each session's expiry and last activity.
-// Index entries written before it did (no value) are read through their
-// session, and an index entry whose session is gone does not take the place
-// of a session that must end.
-func TestBoltCapFromIndex(t *testing.T) {
+// TestBoltCapAtTheCap: below the cap a login reads only the subject index
+// (an expired session stays for the sweep); at the cap it ends the least
+// recently active session, and an index entry whose session is gone is
+// dropped without taking the place of the session that must end.
+func TestBoltCapAtTheCap(t *testing.T) {
 	ctx := context.Background()
 	b := newTestBoltMax(t, 2)
 	now := time.Now()
-	put := func(key string, seen time.Time) {
+	put := func(key string, seen, expires time.Time) {
 		t.Helper()
-		m := Meta{Subject: "alice", LastSeen: seen, Expires: now.Add(time.Hour)}
-		if err := b.Put(ctx, key, []byte("v"), m); err != nil {
+		if err := b.Put(ctx, key, []byte("v"), Meta{Subject: "alice", LastSeen: seen, Expires: expires}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -372,44 +369,38 @@ func TestBoltCapFromIndex(t *testing.T) {
 		}
 		return out
 	}
-	indexValue := func(key string) []byte {
-		var v []byte
-		b.db.View(func(tx *bolt.Tx) error {
-			v = bytes.Clone(tx.Bucket(bucketSub).Get(indexKey("alice", key)))
-			return nil
-		})
-		return v
-	}
-
-	put("s:1", now.Add(-3*time.Hour))
-	put("s:2", now.Add(-time.Hour))
-	if exp, seen, ok := readSubIndexValue(indexValue("s:1")); !ok || !exp.Equal(now.Add(time.Hour)) || !seen.Equal(now.Add(-3*time.Hour)) {
-		t.Fatalf("index value of s:1 = %v %v %v; want its expiry and last activity", exp, seen, ok)
-	}
-	// As an earlier version left them: index entries without a value.
-	b.db.Update(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketSub).Put(indexKey("alice", "s:1"), nil)
-		return tx.Bucket(bucketSub).Put(indexKey("alice", "s:2"), nil)
-	})
-	put("s:3", now)
+	put("s:1", now.Add(-3*time.Hour), now.Add(time.Hour))
+	put("s:2", now.Add(-time.Hour), now.Add(time.Hour))
+	put("s:3", now, now.Add(time.Hour))
 	if got := keys(); !slices.Equal(got, []string{"s:3", "s:2"}) {
-		t.Fatalf("after a third login with the cap at 2 (old index entries): %v; want s:1, the least recent, ended", got)
+		t.Fatalf("after a third login with the cap at 2: %v; want s:1, the least recent, ended", got)
 	}
 
-	// An index entry that outlived its session (a corrupt record, once),
-	// the least recent of all by its value.
-	b.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSub).Put(indexKey("alice", "s:ghost"),
-			subIndexValue(Meta{LastSeen: now.Add(-10 * time.Hour), Expires: now.Add(time.Hour)}))
-	})
-	put("s:4", now.Add(time.Second))
+	// An index entry that outlived its session (a corrupt record, once).
+	b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSub).Put(indexKey("alice", "s:ghost"), nil) })
+	put("s:4", now.Add(time.Second), now.Add(time.Hour))
 	if got := keys(); !slices.Equal(got, []string{"s:4", "s:3"}) {
 		t.Fatalf("after a fourth login with a stale index entry: %v; want s:2 ended", got)
 	}
-	if v := indexValue("s:ghost"); v != nil {
-		t.Fatal("the stale index entry was kept")
-	}
 	if n := bucketLen(t, b, bucketSub); n != 2 {
-		t.Fatalf("subject index holds %d entries, want 2", n)
+		t.Fatalf("subject index holds %d entries, want 2 (the stale one dropped)", n)
+	}
+
+	// Below the cap: bob's expired session is not read at his next login.
+	bob := func(key string, expires time.Time) {
+		t.Helper()
+		if err := b.Put(ctx, key, []byte("v"), Meta{Subject: "bob", LastSeen: now, Expires: expires}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.now = func() time.Time { return now }
+	bob("s:b1", now.Add(time.Minute))
+	b.now = func() time.Time { return now.Add(2 * time.Minute) }
+	bob("s:b2", now.Add(time.Hour))
+	if n := bucketLen(t, b, bucketSessions); n != 4 {
+		t.Fatalf("%d sessions stored, want 4: bob's expired one waits for the sweep", n)
+	}
+	if n, err := b.Sweep(); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want bob's expired session", n, err)
 	}
 }

@@ -243,43 +243,44 @@ func p99(lat []time.Duration) time.Duration {
 	return lat[len(lat)*99/100]
 }
 
-// BenchmarkBoltLoginAtCap: a login of a subject that holds the most
-// sessions allowed (50, the default), so each login ends the least
-// recently active one in its transaction, as in the load benchmark, where
-// every login is the same demo user. The file holds 10,000 other sessions
-// besides.
+// BenchmarkBoltCap: the cap's part of a login's transaction for a user
+// who holds 5 sessions (below the cap of 50: the index is read, no
+// session) and 50 (at the cap: each of them is read and the least recent
+// one ended). The file holds 10,000 other sessions besides; each
+// transaction is rolled back, so every iteration sees the same file.
 //
-//	go test ./internal/session -run '^$' -bench BoltLoginAtCap -count 5
-func BenchmarkBoltLoginAtCap(b *testing.B) {
-	bk, err := OpenBolt(b.TempDir(), BoltOptions{MaxPerSubject: 50})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bk.Close()
-	fillBolt(b, bk, 10_000)
-	ctx := context.Background()
-	now := time.Now()
-	bk.db.NoSync = true // the fsync is the same either way; measure the transaction
-	for i := range 50 {
-		m := Meta{Subject: "demo", SID: "sid", LastSeen: now, Expires: now.Add(time.Hour)}
-		if err := bk.Put(ctx, fmt.Sprintf("s:%020d:held%d", now.UnixNano(), i), scaleRecord, m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	cpu := processCPU()
-	for i := range b.N {
-		m := Meta{Subject: "demo", SID: "sid", LastSeen: time.Now(), Expires: now.Add(time.Hour)}
-		if err := bk.Put(ctx, fmt.Sprintf("s:%020d:new%d", time.Now().UnixNano(), i), scaleRecord, m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	// The wall time is mostly the batch's wait for company (2 ms); the
-	// CPU is the transaction's.
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
-	if items, _ := bk.List(ctx, "demo"); len(items) != 50 {
-		b.Fatalf("the subject holds %d sessions, want 50", len(items))
+//	go test ./internal/session -run '^$' -bench BoltCap -count 5
+func BenchmarkBoltCap(b *testing.B) {
+	for _, held := range []int{5, 50} {
+		b.Run(fmt.Sprintf("sessions=%d", held), func(b *testing.B) {
+			bk, err := OpenBolt(b.TempDir(), BoltOptions{MaxPerSubject: 50})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bk.Close()
+			fillBolt(b, bk, 10_000)
+			ctx := context.Background()
+			now := time.Now()
+			bk.db.NoSync = true
+			for i := range held {
+				m := Meta{Subject: "demo", SID: "sid", LastSeen: now, Expires: now.Add(time.Hour)}
+				if err := bk.Put(ctx, fmt.Sprintf("s:%020d:held%d", now.UnixNano(), i), scaleRecord, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				tx, err := bk.db.Begin(true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				expired, ended, err := bk.capTx(tx, "demo", "s:new", now)
+				tx.Rollback()
+				if err != nil || expired != 0 || ended != max(held+1-50, 0) {
+					b.Fatalf("capTx = %d, %d, %v", expired, ended, err)
+				}
+			}
+		})
 	}
 }
 
