@@ -209,7 +209,19 @@ func BenchmarkFootprint(b *testing.B) {
 				b.Fatal(err)
 			}
 			var used int64
-			bk.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+			bk.db.View(func(tx *bolt.Tx) error {
+				used = tx.Size()
+				// Where the pages go: each bucket's pages, and how full
+				// they are.
+				for _, name := range [][]byte{bucketSessions, bucketSub, bucketSID} {
+					st := tx.Bucket(name).Stats()
+					alloc := st.BranchAlloc + st.LeafAlloc
+					inuse := st.BranchInuse + st.LeafInuse
+					b.ReportMetric(float64(alloc)/float64(n), string(name)+"-bytes/session")
+					b.ReportMetric(100*float64(inuse)/float64(max(alloc, 1)), string(name)+"-fill-%")
+				}
+				return nil
+			})
 			b.ReportMetric(float64(used)/float64(n), "used-bytes/session")
 			bk.Close()
 			fi, err := os.Stat(filepath.Join(dir, "sessions.db"))
