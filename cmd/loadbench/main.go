@@ -344,10 +344,10 @@ func bench(o options) error {
 	}
 
 	targets := []target{
-		{name: "baseline: bare net/http, fixed 2 KB page", slug: "baseline", debug: baseDebugAddr, url: baseline.url + "/", marker: "Baseline page"},
-		{name: "authenticated /profile", slug: "profile", debug: debugAddr, url: app.url + "/profile", headers: []string{"Cookie: " + cookie}, marker: user.Name},
-		{name: "/profile/userinfo fragment (htmx)", slug: "userinfo", debug: debugAddr, url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
-		{name: "anonymous index /", slug: "index", debug: debugAddr, url: app.url + "/", marker: "Log In"},
+		{name: "baseline: bare net/http, fixed 2 KB page", slug: "baseline", debug: baseDebugAddr, pid: baseline.pid(), url: baseline.url + "/", marker: "Baseline page"},
+		{name: "authenticated /profile", slug: "profile", debug: debugAddr, pid: app.pid(), url: app.url + "/profile", headers: []string{"Cookie: " + cookie}, marker: user.Name},
+		{name: "/profile/userinfo fragment (htmx)", slug: "userinfo", debug: debugAddr, pid: app.pid(), url: app.url + "/profile/userinfo", headers: []string{"Cookie: " + cookie, "HX-Request: true"}, marker: user.Subject},
+		{name: "anonymous index /", slug: "index", debug: debugAddr, pid: app.pid(), url: app.url + "/", marker: "Log In"},
 	}
 	// The same app with its metrics served (and so collected), to see
 	// what they cost.
@@ -363,7 +363,7 @@ func bench(o options) error {
 	if err != nil {
 		return fmt.Errorf("log in to the app with metrics: %w", err)
 	}
-	targets = append(targets, target{name: metricsTarget, url: mapp.url + "/profile", headers: []string{"Cookie: " + mcookie}, marker: user.Name})
+	targets = append(targets, target{name: metricsTarget, pid: mapp.pid(), url: mapp.url + "/profile", headers: []string{"Cookie: " + mcookie}, marker: user.Name})
 
 	if o.redis {
 		stopRedis, redisURL, err := startRedis(o.redisCPU)
@@ -383,7 +383,7 @@ func bench(o options) error {
 		if err != nil {
 			return fmt.Errorf("log in to the Redis app: %w", err)
 		}
-		targets = append(targets, target{name: "authenticated /profile, Redis store", slug: "profile-redis", debug: rdebugAddr, url: rapp.url + "/profile", headers: []string{"Cookie: " + rcookie}, marker: user.Name})
+		targets = append(targets, target{name: "authenticated /profile, Redis store", slug: "profile-redis", debug: rdebugAddr, pid: rapp.pid(), url: rapp.url + "/profile", headers: []string{"Cookie: " + rcookie}, marker: user.Name})
 	}
 
 	results := make([][]load, len(targets))
@@ -394,17 +394,26 @@ func bench(o options) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- saveProfiles(t, o.duration, o.pprofDir) }()
 			}
+			cpu0, err := cpuSeconds(t.pid)
+			if err != nil {
+				return err
+			}
 			l, err := runWrk(t, o.conns, o.duration, tmp)
 			if err != nil {
 				return err
 			}
+			cpu1, err := cpuSeconds(t.pid)
+			if err != nil {
+				return err
+			}
+			l.CPUSeconds = cpu1 - cpu0
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					return err
 				}
 			}
 			results[i] = append(results[i], l)
-			fmt.Fprintf(os.Stderr, "round %d: %-45s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", r+1, t.name, l.rps(), float64(l.P50US)/1000, float64(l.P99US)/1000)
+			fmt.Fprintf(os.Stderr, "round %d: %-45s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %5.1f µs/req\n", r+1, t.name, l.rps(), float64(l.P50US)/1000, float64(l.P99US)/1000, l.cpuPerRequestUS())
 		}
 	}
 

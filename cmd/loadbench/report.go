@@ -33,6 +33,7 @@ func report(o options, targets []target, results [][]load, appLogin, baseLogin l
 	rps := func(i int) float64 { return stat(i, load.rps) }
 	p50 := func(i int) float64 { return stat(i, func(l load) float64 { return float64(l.P50US) / 1000 }) }
 	p99 := func(i int) float64 { return stat(i, func(l load) float64 { return float64(l.P99US) / 1000 }) }
+	cpu := func(i int) float64 { return stat(i, load.cpuPerRequestUS) }
 	base := rps(0)
 	// The budgets of issue 12 (and issue 6's p99).
 	budgets := map[string]float64{
@@ -50,9 +51,9 @@ func report(o options, targets []target, results [][]load, appLogin, baseLogin l
 		}
 		return "**missed**"
 	}
-	fmt.Fprintf(&b, "Run %s on %s CPUs (%s/%s), %s; %d rounds of %s per target, %d connections, wrk pinned to CPU 1 and servers to CPU 0 (redis-server on CPU %s). Medians over rounds.\n\n",
+	fmt.Fprintf(&b, "Run %s on %s CPUs (%s/%s), %s; %d rounds of %s per target, %d connections, wrk pinned to CPU 1 and servers to CPU 0 (redis-server on CPU %s). Medians over rounds. Server CPU per request is the server process's CPU time (from /proc) over the run's requests, redis-server's not included: unlike the request rate, it does not depend on whether wrk, on its shared core, kept the server busy.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), onlineCPUs(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.rounds, o.duration, o.conns, o.redisCPU)
-	b.WriteString("| target | req/s | p50 ms | p99 ms | req/s ratio to baseline | budget |\n|---|---:|---:|---:|---:|---|\n")
+	b.WriteString("| target | req/s | p50 ms | p99 ms | req/s ratio to baseline | budget | server CPU µs/req | requests per CPU-second, ratio to baseline |\n|---|---:|---:|---:|---:|---|---:|---:|\n")
 	for i, t := range targets {
 		ratio := rps(i) / base
 		budget := ""
@@ -68,7 +69,7 @@ func report(o options, targets []target, results [][]load, appLogin, baseLogin l
 				budget = fmt.Sprintf("metrics cost %.1f%% of /profile: ≤ 5%%: %s", 100*cost, verdict(cost <= 0.05))
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f× | %s |\n", t.name, rps(i), p50(i), p99(i), ratio, budget)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f× | %s | %.1f | %.2f× |\n", t.name, rps(i), p50(i), p99(i), ratio, budget, cpu(i), cpu(0)/cpu(i))
 	}
 	cpuRatio := appLogin.cpuPerMS / baseLogin.cpuPerMS
 	perCPU := baseLogin.cpuPerMS / appLogin.cpuPerMS // logins per CPU-second, app to baseline

@@ -41,9 +41,17 @@ type load struct {
 	Good       int64 `json:"good"`
 	Bad        int64 `json:"bad"`
 	Errors     int64 `json:"errors"`
+	// CPUSeconds is the CPU the server process used during the run (from
+	// /proc, not from wrk).
+	CPUSeconds float64 `json:"-"`
 }
 
 func (l load) rps() float64 { return float64(l.Requests) / (float64(l.DurationUS) / 1e6) }
+
+// cpuPerRequestUS is the server's CPU per request, in µs: unlike the
+// request rate, it does not depend on whether the load generator, on its
+// shared core, kept the server busy all the time.
+func (l load) cpuPerRequestUS() float64 { return l.CPUSeconds * 1e6 / float64(max(l.Requests, 1)) }
 
 // target is one URL to load, with the headers to send and the marker every
 // response must contain.
@@ -51,6 +59,7 @@ type target struct {
 	name    string
 	slug    string // file name for profiles
 	debug   string // the app's DEBUG_ADDR, for profiles
+	pid     int    // the server process, for its CPU time
 	url     string
 	headers []string
 	marker  string
