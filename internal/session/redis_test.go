@@ -3,8 +3,10 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,5 +281,53 @@ func TestParseRedisURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "zzcret") {
 			t.Errorf("%s: the error repeats the password: %v", raw, err)
 		}
+	}
+}
+
+// TestRedisPipelinedReadsSeeDeletions: session reads are pipelined with
+// those of concurrent requests; a read sent after a deletion was answered
+// (on this instance or another) never sees the deleted record, under load.
+func TestRedisPipelinedReadsSeeDeletions(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newTestRedis(t, srv), newTestRedis(t, srv)
+	if a.reads == nil {
+		t.Fatal("session reads are not pipelined")
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				k := testKey(fmt.Sprintf("user%d", g), fmt.Sprintf("k%d", i))
+				if err := a.Put(ctx, k, []byte("v"), meta(fmt.Sprintf("user%d", g), "", time.Now(), time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := a.Get(ctx, k); err != nil {
+					errs <- fmt.Errorf("read after write: %v", err)
+					return
+				}
+				deleter := a
+				if i%2 == 1 {
+					deleter = b // the other instance
+				}
+				if err := deleter.Delete(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := a.Get(ctx, k); !errors.Is(err, ErrNotFound) {
+					errs <- fmt.Errorf("read after delete: err = %v, want ErrNotFound", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
