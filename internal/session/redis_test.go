@@ -330,4 +330,52 @@ func TestRedisPipelinedReadsSeeDeletions(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	if a.readsPipelined.Load() == 0 {
+		t.Fatal("no read went through the pipeline")
+	}
+}
+
+// TestRedisPipelinedReadsStall: concurrent reads, pipelined, fail at their
+// own deadline when Redis stalls, and work again when it is back.
+func TestRedisPipelinedReadsStall(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newTestRedis(t, srv)
+	ctx := context.Background()
+	x := testKey("alice", "x")
+	if err := r.Put(ctx, x, []byte("v"), meta("alice", "", time.Now(), time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []error {
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = r.Get(ctx, x)
+			}()
+		}
+		wg.Wait()
+		return errs
+	}
+	srv.Pause()
+	start := time.Now()
+	for _, err := range read() {
+		if err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("Get with Redis stalled: err = %v, want a failure", err)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("16 concurrent reads took %v with Redis stalled; the deadline is %v", d, r.timeout)
+	}
+	pipelined := r.readsPipelined.Load()
+	srv.Resume()
+	for _, err := range read() {
+		if err != nil {
+			t.Errorf("Get after Redis came back: %v", err)
+		}
+	}
+	if pipelined == 0 {
+		t.Error("no read went through the pipeline")
+	}
 }
