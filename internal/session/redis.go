@@ -45,7 +45,7 @@ type Redis struct {
 	// reads sends the GET of each authenticated request: go-redis's
 	// autopipeliner, where it can be had, so that the GETs of concurrent
 	// requests share one write and one read on one connection instead of a
-	// round trip each (40 % more requests per second, a third less CPU per
+	// round trip each (40 % more requests per second, a quarter less CPU per
 	// request: docs/BENCHMARKS.md). A GET is sent only after the write it
 	// follows was answered, so a deletion is seen at once as before. Nil
 	// means plain GETs on c.
