@@ -100,7 +100,10 @@ func serveBaseline(addr, debugAddr, issuer, clientID, clientSecret string) error
 
 // serveBaselineProfiles serves the baseline's CPU and heap profiles on a
 // loopback address of their own, in the paths the app's DEBUG_ADDR uses,
-// so that -pprof profiles both sides of each comparison.
+// so that -pprof profiles both sides of each comparison. It uses
+// runtime/pprof rather than net/http/pprof: importing that package raised
+// the baseline's resident memory at rest by 0.2 MiB, and the baseline is
+// what every ratio is measured against.
 func serveBaselineProfiles(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

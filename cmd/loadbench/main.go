@@ -389,28 +389,14 @@ func bench(o options) error {
 	results := make([][]load, len(targets))
 	for r := range o.rounds {
 		for i, t := range targets {
-			var profiled chan error
-			if o.pprofDir != "" && t.debug != "" && r == o.rounds-1 {
-				profiled = make(chan error, 1)
-				go func() { profiled <- saveProfiles(t, o.duration, o.pprofDir) }()
-			}
-			cpu0, err := cpuSeconds(t.pid)
+			var l load
+			profile := o.pprofDir != "" && t.debug != "" && r == o.rounds-1
+			err := whileProfiled(profile, t, o.duration, o.pprofDir, func() (err error) {
+				l, err = runWrkCPU(t, o.conns, o.duration, tmp)
+				return err
+			})
 			if err != nil {
 				return err
-			}
-			l, err := runWrk(t, o.conns, o.duration, tmp)
-			if err != nil {
-				return err
-			}
-			cpu1, err := cpuSeconds(t.pid)
-			if err != nil {
-				return err
-			}
-			l.CPUSeconds = cpu1 - cpu0
-			if profiled != nil {
-				if err := <-profiled; err != nil {
-					return err
-				}
 			}
 			results[i] = append(results[i], l)
 			fmt.Fprintf(os.Stderr, "round %d: %-45s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %5.1f µs/req\n", r+1, t.name, l.rps(), float64(l.P50US)/1000, float64(l.P99US)/1000, l.cpuPerRequestUS())
@@ -418,36 +404,20 @@ func bench(o options) error {
 	}
 
 	// Logins: CPU per login on each server, then resident memory.
-	var loginProfiled chan error
-	if o.pprofDir != "" {
-		loginProfiled = make(chan error, 1)
-		go func() {
-			loginProfiled <- saveProfiles(target{slug: "login", debug: debugAddr}, 4*time.Second, o.pprofDir)
-		}()
-	}
-	appLogin, err := measureLogins(app, user, o.logins, true)
+	var appLogin, baseLogin loginCost
+	err = whileProfiled(o.pprofDir != "", target{slug: "login", debug: debugAddr}, 4*time.Second, o.pprofDir, func() (err error) {
+		appLogin, err = measureLogins(app, user, o.logins, true)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if loginProfiled != nil {
-		if err := <-loginProfiled; err != nil {
-			return err
-		}
-	}
-	if o.pprofDir != "" {
-		loginProfiled = make(chan error, 1)
-		go func() {
-			loginProfiled <- saveProfiles(target{slug: "baseline-login", debug: baseDebugAddr}, 4*time.Second, o.pprofDir)
-		}()
-	}
-	baseLogin, err := measureLogins(baseline, user, o.logins, false)
+	err = whileProfiled(o.pprofDir != "", target{slug: "baseline-login", debug: baseDebugAddr}, 4*time.Second, o.pprofDir, func() (err error) {
+		baseLogin, err = measureLogins(baseline, user, o.logins, false)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if loginProfiled != nil {
-		if err := <-loginProfiled; err != nil {
-			return err
-		}
 	}
 
 	// Cold start, outside dev mode, against the running provider.
@@ -677,6 +647,21 @@ func startRedis(cpu string) (func(), string, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return func() { cmd.Process.Kill(); cmd.Wait() }, "redis://" + addr + "/0", nil
+}
+
+// whileProfiled runs fn; when profile is set, it records t's profiles
+// (saveProfiles, over d) at the same time.
+func whileProfiled(profile bool, t target, d time.Duration, dir string, fn func() error) error {
+	if !profile {
+		return fn()
+	}
+	saved := make(chan error, 1)
+	go func() { saved <- saveProfiles(t, d, dir) }()
+	err := fn()
+	if perr := <-saved; err == nil {
+		err = perr
+	}
+	return err
 }
 
 // saveProfiles records a CPU profile of the app while wrk loads t (for most

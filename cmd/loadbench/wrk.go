@@ -65,6 +65,21 @@ type target struct {
 	marker  string
 }
 
+// runWrkCPU is runWrk with the CPU time the server used meanwhile.
+func runWrkCPU(t target, conns int, d time.Duration, scriptDir string) (load, error) {
+	before, err := cpuSeconds(t.pid)
+	if err != nil {
+		return load{}, err
+	}
+	l, err := runWrk(t, conns, d, scriptDir)
+	if err != nil {
+		return l, err
+	}
+	after, err := cpuSeconds(t.pid)
+	l.CPUSeconds = after - before
+	return l, err
+}
+
 // runWrk drives t with conns connections for d, from the load core.
 func runWrk(t target, conns int, d time.Duration, scriptDir string) (load, error) {
 	script := filepath.Join(scriptDir, "check.lua")

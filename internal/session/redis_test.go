@@ -297,9 +297,7 @@ func TestRedisPipelinedReadsSeeDeletions(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 100 {
 				k := testKey(fmt.Sprintf("user%d", g), fmt.Sprintf("k%d", i))
 				if err := a.Put(ctx, k, []byte("v"), meta(fmt.Sprintf("user%d", g), "", time.Now(), time.Hour)); err != nil {
@@ -323,7 +321,7 @@ func TestRedisPipelinedReadsSeeDeletions(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -349,11 +347,7 @@ func TestRedisPipelinedReadsStall(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 16)
 		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = r.Get(ctx, x)
-			}()
+			wg.Go(func() { _, errs[i] = r.Get(ctx, x) })
 		}
 		wg.Wait()
 		return errs
